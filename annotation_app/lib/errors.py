@@ -1,0 +1,33 @@
+"""One JSON shape for every API error: {"detail": "...", "errors": {...}} with a 4xx status."""
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class Conflict(Exception):
+    """A request that contradicts the current state of a row (a 409)."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+def json_exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+    if isinstance(exc, Conflict):
+        return Response({"detail": exc.detail}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, IntegrityError):
+        return Response(
+            {"detail": "The request conflicts with existing data.", "reason": str(exc).splitlines()[0]},
+            status=status.HTTP_409_CONFLICT,
+        )
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, ValidationError) and not (isinstance(response.data, dict) and "detail" in response.data):
+        response.data = {"detail": "Invalid request.", "errors": response.data}
+    return response

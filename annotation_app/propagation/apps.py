@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PropagationConfig(AppConfig):
+    name = "annotation_app.propagation"
+    label = "propagation"

@@ -1,0 +1,23 @@
+"""URL map: the REST API under /api/, its OpenAPI schema and Swagger UI, the admin, the browser app."""
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from annotation_app.lib.api_root import api_root
+from annotation_app.lib.frontend import frontend_index
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", api_root, name="api-root"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/auth/", include("rest_framework.urls")),
+    path("api/", include("annotation_app.projects.api.urls")),
+    path("api/", include("annotation_app.imaging.api.urls")),
+    path("api/", include("annotation_app.rounds.api.urls")),
+    path("api/", include("annotation_app.annotations.api.urls")),
+    path("api/", include("annotation_app.propagation.api.urls")),
+    path("", frontend_index, name="frontend"),
+]
