@@ -1,0 +1,196 @@
+"""Fine-tuning loop with resumable checkpoints.
+
+``train`` runs epochs over a :class:`~medsam2.training.data.ClipDataset`-like object (indexable,
+with ``set_epoch``) and writes ``out_dir/checkpoint.pt`` after every epoch and, optionally, every
+``checkpoint_every`` steps. The checkpoint holds model, optimiser, scheduler, the torch RNG state
+and the (epoch, step) position; data and prompts are drawn from seeds derived from
+``(seed, epoch, step)``, so a run killed at any point and restarted with the same arguments
+resumes where its last checkpoint stopped and ends after the same total number of steps. The
+final weights go to ``out_dir/model.pt`` in the official ``{"model": state_dict}`` format.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from medsam2.training.forward import clip_forward
+from medsam2.training.losses import LossWeights, step_loss
+from medsam2.training.optim import OptimConfig, build_optimizer, cosine_schedule
+from medsam2.training.prompts import plan_prompts
+
+CHECKPOINT_NAME = "checkpoint.pt"
+MODEL_NAME = "model.pt"
+
+
+class TrainingCancelled(Exception):
+    """Raised internally when ``should_cancel`` answers True; ``train`` returns normally."""
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    prob_mask: float = 0.5
+    max_cond_frames: int = 2
+    max_correct_frames: int = 2
+    num_corrections: int = 7
+    prob_click_from_gt: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a run (stored in its checkpoint).
+
+    ``epochs`` x ``len(train_data)`` steps of one clip each.
+    """
+
+    epochs: int = 10
+    seed: int = 0
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    prompts: PromptConfig = field(default_factory=PromptConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    checkpoint_every: int = 0  # steps; 0 = only at epoch ends
+    device: str = "cpu"
+    resume: bool = True
+    show_progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    global_step: int
+    total_steps: int
+    epoch: int
+    cancelled: bool
+    losses: list[float]
+    model_path: Path | None
+    checkpoint_path: Path
+    wall_seconds: float
+    cpu_seconds: float
+
+
+ProgressFn = Callable[[int, int, float], Any]
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _step_seed(seed: int, epoch: int, step: int) -> int:
+    return (seed * 1_000_003 + epoch * 10_007 + step) % (2**63 - 1)
+
+
+def _save_final(model: torch.nn.Module, path: Path) -> None:
+    try:
+        from medsam2.build import save_checkpoint
+    except ImportError:  # model library without the helper: same format by hand
+        _save_atomic({"model": model.state_dict()}, path)
+        return
+    save_checkpoint(model, path)
+
+
+def train(cfg: TrainConfig, model: torch.nn.Module, train_data: Any, out_dir: str | Path,
+          progress: ProgressFn | None = None, should_cancel: Callable[[], bool] | None = None
+          ) -> TrainResult:
+    """Train ``model`` in place; see the module docstring for checkpoint/resume semantics.
+
+    Args:
+        train_data: indexable of :class:`~medsam2.training.data.Clip` with ``len`` = steps per
+            epoch and ``set_epoch(epoch)``.
+        progress: called after every step with (epoch, step in epoch, loss); may raise to abort.
+        should_cancel: polled before every step; True -> checkpoint and return ``cancelled``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / CHECKPOINT_NAME
+    device = torch.device(cfg.device)
+    model.to(device)
+    steps_per_epoch = len(train_data)
+    if steps_per_epoch <= 0 or cfg.epochs <= 0:
+        raise ValueError("need at least one epoch of at least one step")
+    total = cfg.epochs * steps_per_epoch
+    optimizer = build_optimizer(model, cfg.optim)
+    scheduler = cosine_schedule(optimizer, total, cfg.optim.final_ratio, cfg.optim.warmup_steps)
+    epoch, step, losses = 0, 0, []
+    if cfg.resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        epoch, step, losses = state["epoch"], state["step"], list(state["losses"])
+
+    def checkpoint(ep: int, st: int) -> None:
+        _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                      "epoch": ep, "step": st, "losses": losses,
+                      "config": dataclasses.asdict(cfg)}, ckpt_path)
+
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else contextlib.nullcontext())
+    params = [p for p in model.parameters() if p.requires_grad]
+    t_wall, t_cpu = time.perf_counter(), time.process_time()
+    bar = tqdm(total=total, initial=epoch * steps_per_epoch + step, disable=not cfg.show_progress,
+               desc="train", unit="clip")
+    cancelled = False
+    model.train()
+    try:
+        while epoch < cfg.epochs:
+            train_data.set_epoch(epoch)
+            while step < steps_per_epoch:
+                if should_cancel is not None and should_cancel():
+                    raise TrainingCancelled
+                clip = train_data[step]
+                gen = torch.Generator().manual_seed(_step_seed(cfg.seed, epoch, step))
+                images, masks = clip.images.to(device), clip.masks.to(device)
+                visible = masks.flatten(2).any(2).all(0)  # (T,) every object shows
+                frames_with_obj = [int(t) for t in torch.flatnonzero(visible)]
+                pc = cfg.prompts
+                plan = plan_prompts(images.shape[0], frames_with_obj, gen, pc.prob_mask, pc.max_cond_frames,
+                                    pc.max_correct_frames, pc.num_corrections)
+                with autocast:
+                    outs = clip_forward(model, images, masks, plan, gen, pc.prob_click_from_gt)
+                    loss = sum((step_loss(o.multimasks, o.ious, o.obj_logits, masks[:, o.frame],
+                                          float(masks.shape[0]), cfg.loss)["total"] for o in outs),
+                               torch.zeros((), device=device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.optim.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"loss became {value} at epoch {epoch} step {step}")
+                losses.append(value)
+                step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{value:.3f}", epoch=epoch)
+                if progress is not None:
+                    progress(epoch, step, value)
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < steps_per_epoch:
+                    checkpoint(epoch, step)
+            epoch, step = epoch + 1, 0
+            checkpoint(epoch, step)
+    except TrainingCancelled:
+        checkpoint(epoch, step)
+        cancelled = True
+    finally:
+        bar.close()
+    model_path = None
+    if not cancelled:
+        model_path = out / MODEL_NAME
+        _save_final(model, model_path)
+    return TrainResult(global_step=epoch * steps_per_epoch + step, total_steps=total, epoch=epoch,
+                       cancelled=cancelled, losses=losses, model_path=model_path, checkpoint_path=ckpt_path,
+                       wall_seconds=time.perf_counter() - t_wall, cpu_seconds=time.process_time() - t_cpu)
