@@ -1,0 +1,64 @@
+"""Clip sampling: shapes, preprocessing identical to inference, determinism, augmentation."""
+
+import numpy as np
+import pytest
+import torch
+
+from medsam2.preprocessing import to_model_input, to_uint8
+from medsam2.training.data import AugmentConfig, Case, ClipDataset
+
+
+def _case():
+    rng = np.random.default_rng(0)
+    img = rng.normal(0, 20, (20, 32, 32)).astype(np.int16)
+    lab = np.zeros((20, 32, 32), np.uint8)
+    lab[4:12, 8:16, 8:20] = 1
+    lab[6:9, 20:28, 20:28] = 2
+    img[lab > 0] += 120
+    return Case(image=img, labels=lab, spacing=(2.0, 1.0, 1.0), modality="CT", name="toy")
+
+
+def test_clips_have_eight_frames_and_their_first_frame_shows_every_object():
+    ds = ClipDataset([_case()], image_size=32, clips_per_epoch=30, seed=0)
+    for i in range(len(ds)):
+        clip = ds[i]
+        assert clip.images.shape == (8, 3, 32, 32) and clip.images.dtype == torch.float32
+        assert clip.masks.shape == (len(clip.object_ids), 8, 32, 32)
+        assert clip.masks[:, 0].flatten(1).any(1).all()
+        steps = np.diff(clip.frames)
+        assert (steps == 1).all() or (steps == -1).all()
+
+
+def test_without_augmentation_a_clip_is_exactly_the_inference_preprocessing():
+    case = _case()
+    ds = ClipDataset([case], image_size=32, clips_per_epoch=5, seed=1, augment=AugmentConfig(enabled=False))
+    clip = ds[0]
+    expected = to_model_input(to_uint8(case.image[clip.frames], "CT"), 32)
+    assert torch.equal(clip.images, expected)
+    for k, oid in enumerate(clip.object_ids):
+        assert torch.equal(clip.masks[k], torch.from_numpy(case.labels[clip.frames] == oid))
+
+
+def test_the_same_seed_epoch_and_index_give_the_same_clip_and_another_epoch_differs():
+    a = ClipDataset([_case()], image_size=32, clips_per_epoch=4, seed=7)
+    b = ClipDataset([_case()], image_size=32, clips_per_epoch=4, seed=7)
+    assert torch.equal(a[2].images, b[2].images) and torch.equal(a[2].masks, b[2].masks)
+    b.set_epoch(1)
+    assert not all(torch.equal(a[i].images, b[i].images) for i in range(4))
+
+
+def test_augmentation_moves_image_and_mask_together():
+    case = _case()
+    ds = ClipDataset([case], image_size=32, clips_per_epoch=20, seed=3)
+    # the object is bright (+120 HU) on a 0 HU background: after any flip/affine the pixels
+    # under the augmented mask must still be the bright ones
+    for i in range(20):
+        clip = ds[i]
+        inside = clip.images[:, 0][clip.masks.any(0)].mean()
+        outside = clip.images[:, 0][~clip.masks.any(0)].mean()
+        assert inside > outside + 0.5
+
+
+def test_a_case_with_mismatched_label_shape_is_rejected():
+    with pytest.raises(ValueError, match="disagree"):
+        Case(image=np.zeros((4, 8, 8)), labels=np.zeros((4, 8, 9)))
