@@ -209,8 +209,9 @@ def start_celery_worker(transactional_db, celery_test_broker, settings, tmp_path
         ]  # fmt: skip
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                cmd, cwd=REPO_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+                cmd, cwd=REPO_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so kill9() reaches the pool children
+            )  # fmt: skip
         handle = WorkerHandle(proc, node, queues, log_path)
         started.append(handle)
         _wait_ready(app, handle, ready_timeout)
