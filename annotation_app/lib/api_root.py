@@ -1,4 +1,5 @@
 """The API's front door: lists the main collections; answers anyone (it reveals no data)."""
+
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -8,8 +9,19 @@ from rest_framework.reverse import reverse
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def api_root(request, format=None):
-    names = ["project", "membership", "case", "round", "model-version", "training-run", "target", "prompt",
-             "mask-revision", "interaction-event", "propagation-job"]
+    names = [
+        "project",
+        "membership",
+        "case",
+        "round",
+        "model-version",
+        "training-run",
+        "target",
+        "prompt",
+        "mask-revision",
+        "interaction-event",
+        "propagation-job",
+    ]
     links = {}
     for name in names:
         try:

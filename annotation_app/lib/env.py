@@ -1,4 +1,5 @@
 """Small typed readers for settings that come from the environment; a bad value fails loudly."""
+
 import os
 
 from django.core.exceptions import ImproperlyConfigured

@@ -1,10 +1,11 @@
 """One JSON shape for every API error: {"detail": "...", "errors": {...}} with a 4xx status."""
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
 
 class Conflict(Exception):
@@ -15,19 +16,31 @@ class Conflict(Exception):
         self.detail = detail
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def json_exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
     if isinstance(exc, Conflict):
+        set_rollback()
         return Response({"detail": exc.detail}, status=status.HTTP_409_CONFLICT)
+    if type(exc).__name__ == "AppendOnlyError":  # annotations.models; not imported here (cycle)
+        set_rollback()
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, IntegrityError):
+        set_rollback()
         return Response(
-            {"detail": "The request conflicts with existing data.", "reason": str(exc).splitlines()[0]},
+            {"detail": "The request conflicts with existing data.", "errors": {"reason": [_first_line(exc)]}},
             status=status.HTTP_409_CONFLICT,
         )
     response = exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, ValidationError) and not (isinstance(response.data, dict) and "detail" in response.data):
+    if isinstance(exc, ValidationError) and not (
+        isinstance(response.data, dict) and "detail" in response.data
+    ):
         response.data = {"detail": "Invalid request.", "errors": response.data}
     return response

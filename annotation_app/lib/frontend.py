@@ -1,4 +1,5 @@
 """Serves the built browser app's index.html (the embedded default needs no separate web server)."""
+
 from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.csrf import ensure_csrf_cookie

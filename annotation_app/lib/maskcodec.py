@@ -4,6 +4,7 @@ Axis order is the case's canonical array order: (z, y, x) for volumes, (t, y, x)
 A bounding box is stored as [z0, y0, x0, z1, y1, x1] with exclusive upper bounds.
 numpy only: the web process never imports torch.
 """
+
 import zlib
 from dataclasses import dataclass
 

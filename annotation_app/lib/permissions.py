@@ -5,6 +5,7 @@ and `required_roles`, a map from action to the least role that may perform it. R
 membership (querysets are already narrowed to the caller's projects, so other projects' objects are 404);
 writes need the mapped role in the object's project. Superusers may do everything.
 """
+
 from rest_framework.permissions import BasePermission
 
 from annotation_app.lib.roles import Role, role_at_least

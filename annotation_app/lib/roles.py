@@ -1,4 +1,5 @@
 """Roles inside a project. Each role includes the powers of the ones below it."""
+
 from django.db import models
 
 

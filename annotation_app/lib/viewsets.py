@@ -1,12 +1,15 @@
-"""The base viewset: every queryset is narrowed to the caller's projects; writes run in a transaction.
+"""The base viewsets: every queryset is narrowed to the caller's projects; writes run in a transaction.
 
-Creates are checked against the project named in the validated data (the serializer's `project_of`),
-so an annotator cannot create objects in a project where they are not a member or lack the role.
+Creates are checked against the project named in the validated data (the serializer's
+`project_id_for_create`), so nobody creates objects in a project where they lack the role. Objects of
+projects the caller does not belong to are not found (404), never forbidden (403), so ids do not leak.
 """
+
 from django.db import transaction
 from rest_framework import viewsets
 from rest_framework.exceptions import NotFound, PermissionDenied
 
+from annotation_app.lib.pagination import StandardPagination
 from annotation_app.lib.permissions import required_role
 from annotation_app.lib.roles import role_at_least
 
@@ -14,15 +17,20 @@ from annotation_app.lib.roles import role_at_least
 class ProjectScopedViewSet(viewsets.ModelViewSet):
     #: ORM path from the model to its Project ("" when the model is Project).
     project_field: str = "project"
+    #: action -> least role; merged over permissions.DEFAULT_REQUIRED_ROLES
     required_roles: dict = {}
+    pagination_class = StandardPagination
 
     # --- scoping
     def _roles(self) -> dict[int, str]:
         if not hasattr(self, "_role_cache"):
             from annotation_app.projects.models import Membership
 
-            self._role_cache = dict(
-                Membership.objects.filter(user=self.request.user).values_list("project_id", "role")
+            user = self.request.user
+            self._role_cache = (
+                dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
+                if user.is_authenticated
+                else {}
             )
         return self._role_cache
 
@@ -30,6 +38,9 @@ class ProjectScopedViewSet(viewsets.ModelViewSet):
         if project_id is None:
             return None
         return self._roles().get(project_id)
+
+    def has_role(self, project_id: int | None, needed: str) -> bool:
+        return self.request.user.is_superuser or role_at_least(self.role_in(project_id), needed)
 
     def project_id_of(self, obj) -> int:
         if not self.project_field:
@@ -41,6 +52,8 @@ class ProjectScopedViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return queryset.none()
         if self.request.user.is_superuser:
             return queryset
         key = f"{self.project_field}__in" if self.project_field else "pk__in"
@@ -73,8 +86,20 @@ class ProjectScopedViewSet(viewsets.ModelViewSet):
         with transaction.atomic():
             instance.delete()
 
+    def action_data(self, serializer_class) -> dict:
+        """Validate an action's request body with `serializer_class` (unknown fields are refused)."""
+        serializer = serializer_class(data=self.request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
 
 class AppendOnlyViewSet(ProjectScopedViewSet):
     """For rows that are never changed or removed (mask revisions, interaction events)."""
+
+    http_method_names = ["get", "post", "head", "options"]
+
+
+class CreateReadViewSet(ProjectScopedViewSet):
+    """Rows that are created and read through the API but changed only by actions (prompts, runs)."""
 
     http_method_names = ["get", "post", "head", "options"]

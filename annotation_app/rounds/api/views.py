@@ -1,0 +1,113 @@
+"""Rounds (managers open and close them), model versions and training runs (admins).
+
+A training run is created as a queued row; the fine-tuning task is enqueued by name once the row is
+committed, so the web process never imports the worker code (or torch).
+"""
+
+import uuid
+
+import django_filters
+from celery import current_app
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from annotation_app.lib.errors import Conflict
+from annotation_app.lib.roles import Role
+from annotation_app.lib.viewsets import CreateReadViewSet, ProjectScopedViewSet
+from annotation_app.rounds.api.serializers import (
+    ModelVersionSerializer,
+    RoundSerializer,
+    TrainingRunSerializer,
+)
+from annotation_app.rounds.models import ModelVersion, Round, RoundStatus, TrainingRun, TrainingStatus
+
+FINE_TUNE_TASK = "inference_worker.tasks.training.fine_tune"
+
+
+class RoundViewSet(ProjectScopedViewSet):
+    queryset = Round.objects.all()
+    serializer_class = RoundSerializer
+    filterset_fields = ["project", "status", "is_manual_baseline"]
+    ordering_fields = ["number", "opened_at", "id"]
+    required_roles = {"close": Role.MANAGER}
+
+    def perform_create(self, serializer):
+        project = serializer.validated_data["project"]
+        self.check_create_permission(project.pk)
+        with transaction.atomic():
+            # Lock the project's rounds so two managers cannot open the same number at once.
+            list(Round.objects.select_for_update().filter(project=project).values_list("pk", flat=True))
+            if Round.objects.filter(project=project, status=RoundStatus.OPEN).exists():
+                raise Conflict("this project already has an open round; close it first")
+            serializer.save(number=Round.next_number(project.pk))
+
+    @extend_schema(request=None, responses={200: RoundSerializer})
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk=None):
+        round_ = self.get_object()
+        round_.close()
+        return Response(self.get_serializer(round_).data)
+
+
+class ModelVersionViewSet(ProjectScopedViewSet):
+    queryset = ModelVersion.objects.all()
+    serializer_class = ModelVersionSerializer
+    filterset_fields = ["project", "status"]
+    ordering_fields = ["created_at", "name", "id"]
+    required_roles = {
+        "create": Role.ADMIN,
+        "update": Role.ADMIN,
+        "partial_update": Role.ADMIN,
+        "destroy": Role.ADMIN,
+        "activate": Role.ADMIN,
+    }
+
+    @extend_schema(request=None, responses={200: ModelVersionSerializer})
+    @action(detail=True, methods=["post"])
+    def activate(self, request, pk=None):
+        version = self.get_object()
+        version.activate()
+        return Response(self.get_serializer(version).data)
+
+
+class TrainingRunFilter(django_filters.FilterSet):
+    class Meta:
+        model = TrainingRun
+        fields = ["project", "round", "status"]
+
+
+class TrainingRunViewSet(CreateReadViewSet):
+    queryset = TrainingRun.objects.all()
+    serializer_class = TrainingRunSerializer
+    filterset_class = TrainingRunFilter
+    ordering_fields = ["created_at", "id"]
+    required_roles = {"create": Role.ADMIN, "cancel": Role.ADMIN}
+
+    def perform_create(self, serializer):
+        project = serializer.validated_data["project"]
+        self.check_create_permission(project.pk)
+        task_id = str(uuid.uuid4())
+        with transaction.atomic():
+            run = serializer.save(requested_by=self.request.user, celery_task_id=task_id)
+            # Enqueue only after commit: a worker must never see a run id that is not in the database.
+            transaction.on_commit(
+                lambda: current_app.send_task(
+                    FINE_TUNE_TASK, args=[run.pk], task_id=task_id, queue="training"
+                )
+            )
+
+    @extend_schema(request=None, responses={200: TrainingRunSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        run = self.get_object()
+        finished = [TrainingStatus.SUCCEEDED, TrainingStatus.FAILED, TrainingStatus.CANCELLED]
+        if run.status in finished:
+            raise Conflict(f"training run is {run.status}; nothing to cancel")
+        TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+        TrainingRun.objects.filter(pk=run.pk, status=TrainingStatus.QUEUED).update(
+            status=TrainingStatus.CANCELLED
+        )
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data)
