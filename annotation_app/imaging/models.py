@@ -44,6 +44,8 @@ class Case(models.Model):
     image_meta = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=CaseStatus.choices, default=CaseStatus.INGESTING)
     error = models.TextField(blank=True, default="")
+    #: ingest progress, 0..1 (the worker updates it while converting)
+    progress = models.FloatField(default=0.0, help_text="ingest progress, 0..1")
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_cases"
     )

@@ -1,0 +1,242 @@
+"""Cases: list/retrieve/update, upload, slices, thumbnails, mask import and export.
+
+Image responses are plain HttpResponses (bytes); `?format=` names the image or export format here, so
+content negotiation always picks JSON (used for error bodies only).
+"""
+
+import hashlib
+
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.db import transaction
+from django.db.models import Count
+from django.http import HttpResponse, HttpResponseNotModified
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from annotation_app.imaging import rendering
+from annotation_app.imaging.api.serializers import CaseSerializer, UploadFormSerializer
+from annotation_app.imaging.ingest import stage_upload
+from annotation_app.imaging.io.errors import IngestError
+from annotation_app.imaging.limits import Limits
+from annotation_app.imaging.models import Case, CaseStatus
+from annotation_app.lib.roles import Role
+from annotation_app.lib.viewsets import ProjectScopedViewSet
+from annotation_app.projects.models import Project
+
+_BINARY_ACTIONS = {"slice", "thumbnail", "export"}
+_UPLOAD_FIELDS = {"project", "name", "modality", "assignee", "file", "files"}
+CACHE_CONTROL = "private, max-age=86400"
+
+
+def error(detail: str, code: int = 400, **extra) -> Response:
+    return Response({"detail": detail, **extra}, status=code)
+
+
+def ingest_error(exc: IngestError) -> Response:
+    return Response({"detail": exc.message, "code": exc.code}, status=exc.status)
+
+
+def etag_for(*parts) -> str:
+    return '"' + hashlib.sha1(repr(parts).encode()).hexdigest()[:32] + '"'
+
+
+def not_modified(request, etag: str) -> bool:
+    header = request.META.get("HTTP_IF_NONE_MATCH", "")
+    return etag in [tag.strip() for tag in header.split(",")] or header.strip() == "*"
+
+
+def binary(
+    body: bytes,
+    content_type: str,
+    etag: str | None = None,
+    headers: dict | None = None,
+    filename: str | None = None,
+) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    if etag:
+        response["ETag"] = etag
+        response["Cache-Control"] = CACHE_CONTROL
+    for key, value in (headers or {}).items():
+        response[key] = value
+    if filename:
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class CaseViewSet(ProjectScopedViewSet):
+    serializer_class = CaseSerializer
+    queryset = Case.objects.select_related("assignee")
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    required_roles = {
+        "upload": Role.MANAGER,
+        "slice": Role.ANNOTATOR,
+        "thumbnail": Role.ANNOTATOR,
+        "export": Role.ANNOTATOR,
+        "import_masks": Role.ANNOTATOR,
+    }
+    filterset_fields: list[str] = []
+    ordering_fields = ["id", "name", "created_at", "status"]
+
+    # --- request plumbing
+    def initialize_request(self, request, *args, **kwargs):
+        # Uploads stream to temporary files on disk, whatever their size.
+        if request.method == "POST" and request.path.rstrip("/").endswith(("/upload", "/import-masks")):
+            request.upload_handlers = [TemporaryFileUploadHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
+
+    def perform_content_negotiation(self, request, force=False):
+        if getattr(self, "action", None) in _BINARY_ACTIONS:
+            renderer = JSONRenderer()
+            return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action == "list" or self.action == "retrieve":
+            queryset = queryset.annotate(targets_count=Count("targets", distinct=True))
+        params = self.request.query_params
+        if params.get("project"):
+            queryset = queryset.filter(project_id=_int_or_none(params["project"]))
+        if params.get("status"):
+            queryset = queryset.filter(status=params["status"])
+        if params.get("assignee"):
+            queryset = queryset.filter(assignee_id=_int_or_none(params["assignee"]))
+        if params.get("mine") in ("1", "true", "yes"):
+            queryset = queryset.filter(assignee=self.request.user)
+        return queryset
+
+    # --- CRUD
+    def create(self, request, *args, **kwargs):
+        raise MethodNotAllowed(
+            "POST", detail="Cases are created by uploading images: POST /api/cases/upload/."
+        )
+
+    def perform_destroy(self, instance):
+        from annotation_app.imaging.storage_cleanup import delete_case_files
+
+        if instance.targets.exists():
+            from annotation_app.lib.errors import Conflict
+
+            raise Conflict("the case has targets; archive it instead (status=archived)")
+        with transaction.atomic():
+            instance.delete()
+            transaction.on_commit(lambda: delete_case_files(instance))
+
+    # --- upload
+    @action(detail=False, methods=["post"], url_path="upload")
+    def upload(self, request):
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        limits = Limits.current()
+        if length > limits.max_upload_bytes:
+            return error(f"the upload is larger than {limits.max_upload_bytes} bytes", 413, code="too_large")
+        unknown = sorted(set(request.data.keys()) - _UPLOAD_FIELDS)
+        if unknown:
+            return Response(
+                {"detail": "Invalid request.", "errors": {k: ["Unknown field."] for k in unknown}}, status=400
+            )
+        form = UploadFormSerializer(
+            data={
+                k: request.data.get(k)
+                for k in request.data
+                if k in ("project", "name", "modality", "assignee")
+            }
+        )
+        form.is_valid(raise_exception=True)
+        project = Project.objects.filter(pk=form.validated_data["project"]).first()
+        self.check_create_permission(project.pk if project else None)
+        files = request.FILES.getlist("file") + request.FILES.getlist("files")
+        if not files:
+            return error("no file was uploaded (multipart field 'file')", 400, code="empty")
+        assignee = None
+        if form.validated_data.get("assignee"):
+            from django.contrib.auth import get_user_model
+
+            assignee = (
+                get_user_model()
+                .objects.filter(pk=form.validated_data["assignee"], memberships__project=project)
+                .first()
+            )
+            if assignee is None:
+                return error("the assignee must be a member of the project", 400, code="invalid_assignee")
+        try:
+            cases = stage_upload(
+                project,
+                [(f.name, f) for f in files],
+                name=form.validated_data.get("name") or None,
+                modality=form.validated_data.get("modality") or None,
+                assignee=assignee,
+            )
+        except IngestError as exc:
+            return ingest_error(exc)
+        return Response(CaseSerializer(cases, many=True).data, status=status.HTTP_202_ACCEPTED)
+
+    # --- slices and thumbnails
+    def _ready(self, case):
+        if case.status not in (CaseStatus.READY, CaseStatus.ARCHIVED) or not case.image_key:
+            return error(f"the case is not ready (status {case.status})", 409, code="not_ready")
+        return None
+
+    @action(detail=True, methods=["get"])
+    def slice(self, request, pk=None):
+        case = self.get_object()
+        if (problem := self._ready(case)) is not None:
+            return problem
+        params = request.query_params
+        axis = params.get("axis", "axial")
+        fmt = params.get("format", "png")
+        try:
+            index = int(
+                params.get("index", rendering.axis_length(case, axis) // 2 if axis in rendering.AXES else 0)
+            )
+            level = float(params["wl"]) if params.get("wl") not in (None, "") else None
+            width = float(params["ww"]) if params.get("ww") not in (None, "") else None
+        except ValueError:
+            return error("index must be an integer, wl and ww numbers", 400, code="invalid")
+        preset = params.get("preset") or None
+        if fmt not in rendering.FORMATS:
+            return error(f"format must be one of {', '.join(rendering.FORMATS)}", 400, code="invalid")
+        etag = etag_for(
+            case.pk, case.image_key, case.updated_at.isoformat(), axis, index, fmt, level, width, preset
+        )
+        if not_modified(request, etag):
+            response = HttpResponseNotModified()
+            response["ETag"] = etag
+            response["Cache-Control"] = CACHE_CONTROL
+            return response
+        try:
+            body, headers = rendering.render_slice(case, axis, index, fmt, level, width, preset)
+        except rendering.SliceRequestError as exc:
+            return error(str(exc), 400, code="invalid")
+        except FileNotFoundError as exc:
+            return error(str(exc), 410, code="missing")
+        return binary(body, rendering.CONTENT_TYPES[fmt], etag, headers)
+
+    @action(detail=True, methods=["get"])
+    def thumbnail(self, request, pk=None):
+        case = self.get_object()
+        if (problem := self._ready(case)) is not None:
+            return problem
+        fmt = request.query_params.get("format", "png")
+        if fmt not in ("png", "webp"):
+            return error("format must be png or webp", 400, code="invalid")
+        etag = etag_for("thumb", case.pk, case.image_key, case.updated_at.isoformat(), fmt)
+        if not_modified(request, etag):
+            response = HttpResponseNotModified()
+            response["ETag"] = etag
+            return response
+        try:
+            body = rendering.render_thumbnail(case, fmt)
+        except FileNotFoundError as exc:
+            return error(str(exc), 410, code="missing")
+        return binary(body, rendering.CONTENT_TYPES[fmt], etag)
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1

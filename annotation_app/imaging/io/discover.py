@@ -1,0 +1,103 @@
+"""Find and validate the cases inside an (extracted) upload: the cheap checks run in the request.
+
+Each DICOM series (or multi-frame instance), each NIfTI/NRRD/MetaImage file, each video file and each
+folder of PNG/JPEG frames becomes one `Source`. Documents (txt, json, pdf, ...) and OS clutter are
+ignored; any other file must be DICOM, and one that is not is an error naming it.
+"""
+
+from collections import defaultdict
+from pathlib import Path
+
+from annotation_app.imaging.io import dicom_io, sitk_io, video_io
+from annotation_app.imaging.io.errors import IngestError, unsupported
+from annotation_app.imaging.io.model import Source
+from annotation_app.imaging.limits import Limits
+
+_IGNORED_SUFFIXES = {
+    ".txt",
+    ".json",
+    ".xml",
+    ".csv",
+    ".md",
+    ".pdf",
+    ".html",
+    ".htm",
+    ".ini",
+    ".log",
+    ".raw",
+    ".zraw",
+    ".db",
+}
+_IGNORED_NAMES = {"dicomdir", ".ds_store", "thumbs.db", "desktop.ini"}
+_NOT_DICOM_SUFFIXES = {
+    ".zip",
+    ".gz",
+    ".tar",
+    ".tgz",
+    ".7z",
+    ".rar",
+    ".bz2",
+    ".xz",
+    ".exe",
+    ".doc",
+    ".docx",
+    ".gif",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+}
+
+
+def _relative(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _ignored(rel: str) -> bool:
+    parts = rel.split("/")
+    if any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        return True
+    name = parts[-1].lower()
+    return name in _IGNORED_NAMES or Path(name).suffix in _IGNORED_SUFFIXES
+
+
+def discover(root: Path, limits: Limits) -> tuple[list[Source], list[str]]:
+    """(sources, ignored file names) of everything under `root`; raises IngestError on bad content."""
+    files = sorted((p for p in root.rglob("*") if p.is_file() and not p.is_symlink()), key=lambda p: str(p))
+    if not files:
+        raise IngestError("the upload contains no files", code="empty")
+    sources: list[Source] = []
+    ignored: list[str] = []
+    frames_by_folder: dict[str, list[str]] = defaultdict(list)
+    dicom_headers = []
+    for path in files:
+        rel = _relative(root, path)
+        lower = rel.lower()
+        if _ignored(rel):
+            ignored.append(rel)
+        elif path.stat().st_size == 0:
+            raise IngestError(f"{rel} is empty (0 bytes)", code="empty")
+        elif sitk_io.matches(lower):
+            sources.append(sitk_io.probe(root, rel, limits))
+        elif lower.endswith(video_io.VIDEO_SUFFIXES):
+            sources.append(video_io.probe_video(root, rel, limits))
+        elif lower.endswith(video_io.FRAME_SUFFIXES):
+            frames_by_folder[str(Path(rel).parent)].append(rel)
+        elif Path(lower).suffix in _NOT_DICOM_SUFFIXES:
+            raise unsupported(
+                f"{rel}: unsupported file type (nested archives and this image type are not read)"
+            )
+        elif dicom_io.has_preamble(path) or Path(lower).suffix in dicom_io.DICOM_SUFFIXES:
+            dicom_headers.append((rel, dicom_io.read_header(path, rel)))
+        else:
+            raise unsupported(
+                f"{rel}: unsupported file type; expected DICOM, NIfTI, NRRD, MHA/MHD, "
+                "a video or PNG/JPEG frames"
+            )
+    if dicom_headers:
+        sources[:0] = dicom_io.probe(dicom_headers, limits)
+    for folder in sorted(frames_by_folder):
+        sources.append(video_io.probe_frames(root, frames_by_folder[folder], limits))
+    if not sources:
+        raise unsupported(f"no images found in the upload (ignored: {', '.join(ignored[:5])})")
+    return sources, ignored

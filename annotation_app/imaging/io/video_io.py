@@ -1,0 +1,147 @@
+"""Videos (mp4/avi/mov/... through PyAV) and PNG/JPEG frame sequences.
+
+Canonical video arrays are uint8 (t, y, x) when the content is grey (channels agree within a small
+tolerance, as in echo), else (t, y, x, 3) RGB (endoscopy).
+"""
+
+import re
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from annotation_app.imaging.io.errors import IngestError, too_large
+from annotation_app.imaging.io.model import IDENTITY, LoadedImage, Source
+from annotation_app.imaging.limits import Limits
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
+_GREY_TOLERANCE = 6
+
+
+def natural_key(name: str):
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def probe_video(root: Path, name: str, limits: Limits) -> Source:
+    try:
+        with av.open(str(root / name)) as container:
+            if not container.streams.video:
+                raise IngestError(f"{name} has no video stream", code="corrupt")
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            rate = float(stream.average_rate) if stream.average_rate else None
+            frames = stream.frames
+            if not frames and stream.duration and stream.time_base and rate:
+                frames = int(round(float(stream.duration * stream.time_base) * rate))
+            first = next(container.decode(stream), None)
+    except IngestError:
+        raise
+    except (av.FFmpegError, OSError, ValueError, StopIteration) as exc:
+        raise IngestError(f"{name} is not a readable video ({exc})", code="corrupt") from None
+    if first is None:
+        raise IngestError(f"{name} contains no frames", code="empty")
+    if width > limits.max_dim or height > limits.max_dim:
+        raise too_large(f"{name} is {width}x{height}; the limit is {limits.max_dim} per side")
+    if frames and (frames > limits.max_frames or frames * width * height * 3 > limits.max_voxels):
+        raise too_large(f"{name} has about {frames} frames of {width}x{height}; that is over the limits")
+    return Source(
+        "video",
+        "video",
+        Path(name).stem,
+        [name],
+        None,
+        {"frame_rate": rate, "frames": frames, "size": [width, height]},
+    )
+
+
+def probe_frames(root: Path, names: list[str], limits: Limits) -> Source:
+    names = sorted(names, key=natural_key)
+    if len(names) > limits.max_frames:
+        raise too_large(f"{len(names)} frames; the limit is {limits.max_frames}")
+    size = None
+    for name in names:
+        try:
+            with Image.open(root / name) as image:
+                this = image.size
+        except (UnidentifiedImageError, OSError) as exc:
+            raise IngestError(f"frame {name} is not a readable image ({exc})", code="corrupt") from None
+        if size is None:
+            size = this
+            if max(size) > limits.max_dim:
+                raise too_large(
+                    f"frame {name} is {size[0]}x{size[1]}; the limit is {limits.max_dim} per side"
+                )
+        elif this != size:
+            raise IngestError(
+                f"frame {name} is {this[0]}x{this[1]} but the first frame is {size[0]}x{size[1]}",
+                code="inconsistent_size",
+            )
+    assert size is not None
+    if len(names) * size[0] * size[1] * 3 > limits.max_voxels:
+        raise too_large(f"the frames hold more than {limits.max_voxels} values")
+    folder = str(Path(names[0]).parent)
+    return Source(
+        "frames", "video", Path(folder).name or Path(names[0]).stem, names, None, {"size": list(size)}
+    )
+
+
+def _finish(frames: list[np.ndarray], rate: float | None, fmt: str, modality: str | None) -> LoadedImage:
+    video = np.stack(frames, axis=0)
+    sample = video[:: max(1, len(video) // 8)].astype(np.int16)
+    grey = (
+        int(np.abs(sample[..., 0] - sample[..., 1]).max(initial=0)) <= _GREY_TOLERANCE
+        and int(np.abs(sample[..., 1] - sample[..., 2]).max(initial=0)) <= _GREY_TOLERANCE
+    )
+    if grey:
+        # ITU-R BT.601 luma, as the decoder produced RGB from YUV
+        video = np.rint(video[..., 0] * 0.299 + video[..., 1] * 0.587 + video[..., 2] * 0.114).astype(
+            np.uint8
+        )
+    return LoadedImage(
+        video,
+        "video",
+        [1.0, 1.0, 1.0],
+        [0.0, 0.0, 0.0],
+        list(IDENTITY),
+        frame_rate=rate,
+        modality=modality,
+        meta={"dtype": "uint8", "channels": 1 if grey else 3, "source_format": fmt},
+    )
+
+
+def load_video(
+    root: Path, source: Source, modality: str | None, limits: Limits, progress=None
+) -> LoadedImage:
+    name = source.files[0]
+    frames: list[np.ndarray] = []
+    expected = source.info.get("frames") or 0
+    try:
+        with av.open(str(root / name)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if len(frames) > limits.max_frames:
+                    raise too_large(f"{name} has more than {limits.max_frames} frames")
+                if progress and expected and len(frames) % 16 == 0:
+                    progress(min(0.8, 0.8 * len(frames) / expected))
+    except IngestError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        if not frames:
+            raise IngestError(f"{name} cannot be decoded ({exc})", code="corrupt") from None
+    if not frames:
+        raise IngestError(f"{name} contains no frames", code="empty")
+    return _finish(frames, source.info.get("frame_rate"), Path(name).suffix.lstrip(".").lower(), modality)
+
+
+def load_frames(root: Path, source: Source, modality: str | None, progress=None) -> LoadedImage:
+    frames = []
+    for i, name in enumerate(source.files):
+        with Image.open(root / name) as image:
+            frames.append(np.asarray(image.convert("RGB")))
+        if progress and i % 16 == 0:
+            progress(0.8 * (i + 1) / len(source.files))
+    return _finish(frames, None, "frames", modality)

@@ -1,0 +1,147 @@
+"""Slices and thumbnails of canonical case arrays, windowed to 8 bits and encoded for the browser.
+
+Axes of a volume (z, y, x), LPS: "axial" = array[k] (anterior at the top, patient's right on the left);
+"coronal" = array[:, k, :] and "sagittal" = array[:, :, k], both flipped vertically so that superior is
+at the top (row 0 is the last z). Videos only have frames ("axial" or "frame", index = t).
+Windows are (level, width) in real units (HU for CT); stored int16 values map to real units through
+image_meta["rescale"] (real = stored * slope + intercept).
+"""
+
+import io
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+from annotation_app.imaging.storage import open_case_array
+
+AXES = ("axial", "coronal", "sagittal", "frame")
+FORMATS = ("png", "webp", "raw")
+PRESETS = {
+    "abdomen": (40.0, 400.0),
+    "liver": (60.0, 160.0),
+    "lung": (-600.0, 1500.0),
+    "bone": (400.0, 1800.0),
+    "brain": (40.0, 80.0),
+    "mediastinum": (50.0, 350.0),
+    "soft_tissue": (50.0, 400.0),
+}
+CONTENT_TYPES = {"png": "image/png", "webp": "image/webp", "raw": "application/octet-stream"}
+
+
+class SliceRequestError(ValueError):
+    pass
+
+
+@lru_cache(maxsize=32)
+def _cached_array(key: str, case_pk: int):
+    """Memory maps are cheap but opening them is not free; keep the last few per process."""
+    from annotation_app.imaging.models import Case
+
+    return open_case_array(Case(pk=case_pk, image_key=key))
+
+
+def case_array(case) -> np.ndarray:
+    return _cached_array(case.image_key, case.pk)
+
+
+def axis_length(case, axis: str) -> int:
+    shape = case.shape
+    if case.kind == "video" or axis in ("axial", "frame"):
+        return int(shape[0])
+    return int(shape[1] if axis == "coronal" else shape[2])
+
+
+def extract(array: np.ndarray, kind: str, axis: str, index: int) -> np.ndarray:
+    """A 2D view (H, W) or (H, W, 3) of the array; raises SliceRequestError for bad axis/index."""
+    if axis not in AXES:
+        raise SliceRequestError(f"axis must be one of {', '.join(AXES)}")
+    if kind == "video" and axis not in ("axial", "frame"):
+        raise SliceRequestError("videos only have frames (axis=frame)")
+    if axis == "frame" and kind != "video":
+        axis = "axial"
+    n = array.shape[0] if axis in ("axial", "frame") else array.shape[1 if axis == "coronal" else 2]
+    if not 0 <= index < n:
+        raise SliceRequestError(f"index must be between 0 and {n - 1} for axis {axis}")
+    if axis in ("axial", "frame"):
+        return np.asarray(array[index])
+    if axis == "coronal":
+        return np.asarray(array[::-1, index, :])
+    return np.asarray(array[::-1, :, index])
+
+
+def resolve_window(case, level: float | None, width: float | None, preset: str | None) -> tuple[float, float]:
+    if preset:
+        if preset not in PRESETS:
+            raise SliceRequestError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+        return PRESETS[preset]
+    default = (case.image_meta or {}).get("window") or {}
+    level = float(default.get("level", 40.0)) if level is None else level
+    width = float(default.get("width", 400.0)) if width is None else width
+    if not np.isfinite(level) or not np.isfinite(width) or width <= 0:
+        raise SliceRequestError("ww (window width) must be a positive number and wl finite")
+    return level, width
+
+
+def window(
+    image: np.ndarray, level: float, width: float, slope: float = 1.0, intercept: float = 0.0
+) -> np.ndarray:
+    """Map stored values to uint8: real level +- width/2 onto 0..255 (clipped)."""
+    lo_real = level - width / 2.0
+    # In stored units, so the big array is touched by one multiply-add only.
+    scale = 255.0 * slope / width
+    offset = (intercept - lo_real) * 255.0 / width
+    out = image.astype(np.float32)
+    out *= np.float32(scale)
+    out += np.float32(offset)
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
+
+
+def encode(image: np.ndarray, fmt: str) -> bytes:
+    """PNG (fast zlib level) or WebP (lossy q=90, fastest method) of a uint8 (H, W) or (H, W, 3) array."""
+    picture = Image.fromarray(np.ascontiguousarray(image))
+    buffer = io.BytesIO()
+    if fmt == "png":
+        picture.save(buffer, format="PNG", compress_level=1)
+    elif fmt == "webp":
+        picture.save(buffer, format="WEBP", quality=90, method=0)
+    else:
+        raise SliceRequestError(f"format must be one of {', '.join(FORMATS)}")
+    return buffer.getvalue()
+
+
+def render_slice(case, axis: str, index: int, fmt: str, level=None, width=None, preset=None):
+    """(body bytes, extra headers) for one slice of a ready case."""
+    if fmt not in FORMATS:
+        raise SliceRequestError(f"format must be one of {', '.join(FORMATS)}")
+    view = extract(case_array(case), case.kind, axis, index)
+    headers = {"X-Shape": ",".join(str(s) for s in view.shape)}
+    if axis in ("coronal", "sagittal"):
+        headers["X-Row-Order"] = "superior-first"
+    if fmt == "raw":
+        dtype = "<i2" if case.kind == "volume" else "u1"
+        headers["X-Dtype"] = "int16" if case.kind == "volume" else "uint8"
+        rescale = (case.image_meta or {}).get("rescale") or {"slope": 1.0, "intercept": 0.0}
+        headers["X-Rescale-Slope"] = str(rescale["slope"])
+        headers["X-Rescale-Intercept"] = str(rescale["intercept"])
+        return np.ascontiguousarray(view, dtype=dtype).tobytes(), headers
+    if case.kind == "volume":
+        level, width = resolve_window(case, level, width, preset)
+        rescale = (case.image_meta or {}).get("rescale") or {"slope": 1.0, "intercept": 0.0}
+        view = window(view, level, width, float(rescale["slope"]), float(rescale["intercept"]))
+        headers["X-Window"] = f"{level:g},{width:g}"
+    return encode(view, fmt), headers
+
+
+def render_thumbnail(case, fmt: str = "png", size: int = 192) -> bytes:
+    """The middle axial slice (or middle frame), default window, longest side `size` pixels."""
+    array = case_array(case)
+    view = extract(array, case.kind, "axial", array.shape[0] // 2)
+    if case.kind == "volume":
+        level, width = resolve_window(case, None, None, None)
+        rescale = (case.image_meta or {}).get("rescale") or {"slope": 1.0, "intercept": 0.0}
+        view = window(view, level, width, float(rescale["slope"]), float(rescale["intercept"]))
+    picture = Image.fromarray(np.ascontiguousarray(view))
+    picture.thumbnail((size, size), Image.Resampling.BILINEAR)
+    return encode(np.asarray(picture), fmt)
