@@ -49,6 +49,8 @@ class PropagationJob(models.Model):
     frames_done = models.PositiveIntegerField(default=0)
     frames_total = models.PositiveIntegerField(default=0)
     celery_task_id = models.CharField(max_length=64, blank=True, default="")
+    #: the Celery queue the task was last sent to (`gpu` or a worker's own `gpu.<node>`)
+    queue = models.CharField(max_length=200, blank=True, default="")
     idempotency_key = models.CharField(max_length=100, unique=True)
     device = models.CharField(max_length=40, blank=True, default="")
     worker = models.CharField(max_length=200, blank=True, default="")

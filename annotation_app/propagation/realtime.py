@@ -1,0 +1,182 @@
+"""Short-lived shared state between web and workers, kept in Redis (no torch, no Django models).
+
+- Partial results of a running job: each frame the worker finishes is appended with a sequence
+  number (1, 2, ...), so the browser asks `GET /frames/?since=<cursor>` for what is new.
+- Worker liveness: every worker refreshes `propagation:worker:<node>` (TTL) with its queues and device;
+  the web process reads these to choose a queue and to list workers.
+- Case affinity: the worker that holds a case's image features records itself for the case, so the
+  next job of that case goes to that worker's own queue (`gpu.<node>`) and skips re-encoding.
+
+With the embedded filesystem broker (no Redis) the same API stores partial results in files under
+VAR_DIR and affinity/liveness are simply absent (everything goes to the shared `gpu` queue).
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+PARTIAL_TTL_S = 6 * 3600
+WORKER_TTL_S = 30
+AFFINITY_TTL_S = 3600
+
+
+def _broker_url() -> str:
+    from annotation_app.celery import app
+
+    return str(app.conf.broker_url or "")
+
+
+_clients: dict[str, object] = {}
+
+
+def redis_client():
+    """A redis client on the broker's Redis, or None when the broker is not Redis."""
+    url = _broker_url()
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    client = _clients.get(url)
+    if client is None:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        _clients[url] = client
+    return client
+
+
+# --- partial results -------------------------------------------------------------------------------
+def _frames_key(job_id: int) -> str:
+    return f"propagation:job:{job_id}:frames"
+
+
+def _partials_dir(job_id: int) -> Path:
+    return Path(settings.VAR_DIR) / "job-frames" / str(job_id)
+
+
+def publish_frame(job_id: int, frame: int, rle: list[int], object_score: float, iou: float) -> None:
+    """Append one finished frame (run-length mask, see maskcodec.encode_slice_rle) to the job's stream."""
+    item = json.dumps({"frame": int(frame), "rle": rle, "object_score": object_score, "iou": iou})
+    client = redis_client()
+    if client is not None:
+        pipe = client.pipeline()
+        pipe.rpush(_frames_key(job_id), item)
+        pipe.expire(_frames_key(job_id), PARTIAL_TTL_S)
+        pipe.execute()
+        return
+    folder = _partials_dir(job_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    seq = len(os.listdir(folder)) + 1
+    tmp = folder / f".{seq:08d}.tmp"
+    tmp.write_text(item)
+    tmp.rename(folder / f"{seq:08d}.json")
+
+
+def read_frames(job_id: int, since: int = 0) -> tuple[dict[str, dict], int]:
+    """Frames published after cursor `since`: ({"<frame>": {rle, object_score, iou}}, new cursor).
+
+    A frame computed twice (forward then backward pass) appears once, with its latest value."""
+    client = redis_client()
+    if client is not None:
+        raw = client.lrange(_frames_key(job_id), since, -1)
+    else:
+        folder = _partials_dir(job_id)
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json")) if folder.is_dir() else []
+        raw = [(folder / n).read_text() for n in names[since:]]
+    frames: dict[str, dict] = {}
+    for entry in raw:
+        item = json.loads(entry)
+        frames[str(item.pop("frame"))] = item
+    return frames, since + len(raw)
+
+
+def read_frames_count(job_id: int) -> int:
+    """How many frames the job has published (the cursor after reading everything)."""
+    client = redis_client()
+    if client is not None:
+        return int(client.llen(_frames_key(job_id)))
+    folder = _partials_dir(job_id)
+    return len([n for n in os.listdir(folder) if n.endswith(".json")]) if folder.is_dir() else 0
+
+
+def clear_frames(job_id: int) -> None:
+    client = redis_client()
+    if client is not None:
+        client.delete(_frames_key(job_id))
+        return
+    folder = _partials_dir(job_id)
+    if folder.is_dir():
+        for name in os.listdir(folder):
+            (folder / name).unlink(missing_ok=True)
+
+
+# --- worker liveness and case affinity ---------------------------------------------------------------
+def _worker_key(node: str) -> str:
+    return f"propagation:worker:{node}"
+
+
+def worker_queue(node: str) -> str:
+    """The queue only worker `node` consumes (next to the shared `gpu` queue)."""
+    return f"gpu.{node}"
+
+
+def beat_worker(node: str, queues: list[str], device: str, pid: int) -> None:
+    client = redis_client()
+    if client is None:
+        return
+    info = json.dumps({"name": node, "queues": queues, "device": device, "pid": pid, "at": time.time()})
+    client.set(_worker_key(node), info, ex=WORKER_TTL_S)
+
+
+def forget_worker(node: str) -> None:
+    client = redis_client()
+    if client is not None:
+        client.delete(_worker_key(node))
+
+
+def live_workers() -> list[dict]:
+    """Workers whose liveness key has not expired: [{name, queues, device, pid, at}]."""
+    client = redis_client()
+    if client is None:
+        return []
+    keys = sorted(client.scan_iter(match=_worker_key("*"), count=200))
+    out = []
+    for value in client.mget(keys) if keys else []:
+        if value:
+            out.append(json.loads(value))
+    return out
+
+
+def worker_alive(node: str) -> bool:
+    client = redis_client()
+    return bool(client is not None and client.exists(_worker_key(node)))
+
+
+def _affinity_key(case_id: int) -> str:
+    return f"propagation:case:{case_id}:worker"
+
+
+def set_case_affinity(case_id: int, node: str) -> None:
+    client = redis_client()
+    if client is not None:
+        client.set(_affinity_key(case_id), node, ex=AFFINITY_TTL_S)
+
+
+def case_affinity(case_id: int) -> str | None:
+    client = redis_client()
+    if client is None:
+        return None
+    value = client.get(_affinity_key(case_id))
+    return value.decode() if value else None
+
+
+def queue_lengths(names: list[str]) -> dict[str, int]:
+    """Messages waiting in each queue (Redis LLEN of the list kombu keeps per queue)."""
+    client = redis_client()
+    if client is None:
+        return {name: 0 for name in names}
+    pipe = client.pipeline()
+    for name in names:
+        pipe.llen(name)
+    return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}

@@ -1,0 +1,125 @@
+"""Creating, sending and cancelling propagation jobs from the web process (tasks are sent by NAME).
+
+The web process never imports torch or medsam2: the worker task is addressed as
+`inference_worker.tasks.propagation.propagate_target` and sent only after the job row is committed
+(`transaction.on_commit`), so a fast worker never looks for a row that does not exist yet.
+"""
+
+import hashlib
+import json
+import logging
+import uuid
+
+from django.db import transaction
+
+from annotation_app.annotations.models import Prompt, Target
+from annotation_app.lib.errors import Conflict
+from annotation_app.propagation import realtime
+from annotation_app.propagation.models import JobKind, JobStatus, PropagationJob
+
+log = logging.getLogger(__name__)
+
+PROPAGATE_TASK = "inference_worker.tasks.propagation.propagate_target"
+SHARED_GPU_QUEUE = "gpu"
+ACTIVE = [JobStatus.QUEUED, JobStatus.RUNNING]
+
+
+def job_key_base(target: Target, kind: str, direction: str, frame_range, prompt_ids: list[int]) -> str:
+    """What makes two requests "the same": target, kind, direction, range and the live prompts."""
+    spec = json.dumps(
+        {"kind": kind, "direction": direction, "range": frame_range, "prompts": sorted(prompt_ids)},
+        sort_keys=True,
+    )
+    return f"t{target.pk}-{hashlib.sha256(spec.encode()).hexdigest()[:24]}"
+
+
+def choose_queue(case_id: int) -> str:
+    """The own queue of the worker that holds this case's features if it is alive, else `gpu`."""
+    try:
+        node = realtime.case_affinity(case_id)
+        if node and realtime.worker_alive(node):
+            return realtime.worker_queue(node)
+    except Exception as exc:  # Redis trouble must not stop a job from being queued
+        log.warning("case affinity lookup failed: %s", exc)
+    return SHARED_GPU_QUEUE
+
+
+def create_job(
+    target: Target, user, kind: str = JobKind.PROPAGATE, direction: str = "both", frame_range=None
+) -> PropagationJob:
+    """Queue a job for `target`; Conflict (409) if the same job is already queued or running.
+
+    A new job supersedes older active jobs of the same kind for the target (their prompts are out of
+    date), which are asked to cancel."""
+    with transaction.atomic():
+        # Serialise concurrent requests for one target so two identical POSTs cannot both pass.
+        Target.objects.select_for_update().filter(pk=target.pk).first()
+        prompt_ids = list(Prompt.objects.filter(target=target, withdrawn=False).values_list("pk", flat=True))
+        if not prompt_ids:
+            raise Conflict("the target has no prompts; place a box, points or a mask first")
+        base = job_key_base(target, kind, direction, frame_range, prompt_ids)
+        active = PropagationJob.objects.filter(target=target, kind=kind, status__in=ACTIVE)
+        duplicate = active.filter(idempotency_key__startswith=f"{base}:").first()
+        if duplicate is not None:
+            raise Conflict(f"job {duplicate.pk} for the same prompts is already {duplicate.status}")
+        for old in active:
+            cancel_job(old)
+        job = PropagationJob.objects.create(
+            target=target,
+            kind=kind,
+            direction=direction,
+            frame_range=frame_range,
+            idempotency_key=f"{base}:{uuid.uuid4().hex[:12]}",
+            celery_task_id=str(uuid.uuid4()),
+            queue=choose_queue(target.case_id),
+            requested_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        transaction.on_commit(lambda: send_job(job))
+    return job
+
+
+def send_job(job: PropagationJob, queue: str | None = None) -> None:
+    """Publish the task for `job` (by name) on its queue; the worker re-reads the row."""
+    from annotation_app.celery import app
+
+    queue = queue or job.queue or SHARED_GPU_QUEUE
+    if queue != job.queue:
+        PropagationJob.objects.filter(pk=job.pk).update(queue=queue)
+        job.queue = queue
+    app.send_task(PROPAGATE_TASK, args=[job.pk], queue=queue, task_id=job.celery_task_id or None)
+
+
+def cancel_job(job: PropagationJob) -> PropagationJob:
+    """Flag the job (the worker checks every frame) and revoke its message (a queued one never runs)."""
+    job.request_cancel()
+    if job.celery_task_id:
+        try:
+            from annotation_app.celery import app
+
+            app.control.revoke(job.celery_task_id)
+        except Exception as exc:  # the flag alone is enough; revoke only saves work
+            log.warning("revoke of job %s failed: %s", job.pk, exc)
+    return job
+
+
+def workers_info(timeout: float = 1.0) -> dict:
+    """Queue depths (Redis LLEN) and live workers (celery inspect, with Redis heartbeats as fallback)."""
+    from annotation_app.celery import app
+
+    queues = {"default": 0, "gpu": 0, "training": 0}
+    workers: dict[str, dict] = {}
+    try:
+        queues = realtime.queue_lengths(list(queues))
+        for beat in realtime.live_workers():
+            workers[beat["name"]] = {"name": beat["name"], "queues": beat["queues"], "device": beat["device"]}
+    except Exception as exc:
+        log.warning("reading queue depths failed: %s", exc)
+    try:
+        active = app.control.inspect(timeout=timeout).active_queues() or {}
+    except Exception as exc:
+        log.warning("celery inspect failed: %s", exc)
+        active = {}
+    for name, consumed in active.items():
+        entry = workers.setdefault(name, {"name": name, "device": ""})
+        entry["queues"] = sorted(q["name"] for q in consumed)
+    return {"queues": queues, "workers": sorted(workers.values(), key=lambda w: w["name"])}

@@ -1,0 +1,141 @@
+"""Crash recovery and worker presence, without a beat scheduler.
+
+A job whose worker died (kill -9, lost machine) stays `running` with a heartbeat that stops moving.
+With Redis, its unacknowledged message would only come back after the broker's visibility timeout
+(an hour), so recovery does not wait for that: `requeue_stale_jobs()` puts every running job whose
+heartbeat is older than PROPAGATION_STALE_AFTER_S (default 60 s) back to `queued` (a conditional
+update: exactly one caller wins) and sends it again on the shared `gpu` queue. A queued job sent to a
+worker's own queue (`gpu.<node>`, for feature reuse) whose worker is gone is re-sent to `gpu` too.
+A late redelivery of the old message is harmless: the claim refuses it, and the revision's job key is
+unique.
+
+When it runs (document for operators):
+- in every Celery worker's main process: once when the worker is ready, then every
+  PROPAGATION_RECOVERY_INTERVAL_S seconds (default 30) in a daemon thread, which also refreshes the
+  worker's presence key in Redis (queues + device) that the web process reads;
+- on demand: `python manage.py requeue_stale_jobs`.
+
+Also here: every worker that consumes `gpu` additionally consumes its own queue `gpu.<node>`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import uuid
+from datetime import timedelta
+
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
+from django.db import connection
+from django.utils import timezone
+
+from annotation_app.propagation import realtime
+from annotation_app.propagation.models import JobStatus, PropagationJob
+from annotation_app.propagation.services import SHARED_GPU_QUEUE, send_job
+
+log = logging.getLogger(__name__)
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def requeue_stale_jobs(stale_after_s: float | None = None) -> list[int]:
+    """Queue again the jobs of dead workers; returns their ids."""
+    stale_after = stale_after_s if stale_after_s is not None else _env_float("PROPAGATION_STALE_AFTER_S", 60)
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    requeued: list[int] = []
+    for job in PropagationJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
+        task_id = str(uuid.uuid4())
+        won = PropagationJob.objects.filter(
+            pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff
+        ).update(status=JobStatus.QUEUED, worker="", celery_task_id=task_id, queue=SHARED_GPU_QUEUE)
+        if won:
+            job.refresh_from_db()
+            log.warning("job %s: worker %s stopped beating; queued again", job.pk, job.worker or "?")
+            send_job(job, SHARED_GPU_QUEUE)
+            requeued.append(job.pk)
+    # Jobs waiting on the own queue of a worker that is gone would wait forever.
+    old = timezone.now() - timedelta(seconds=stale_after)
+    waiting = PropagationJob.objects.filter(
+        status=JobStatus.QUEUED, queue__startswith="gpu.", created_at__lt=old
+    )
+    for job in waiting:
+        node = job.queue[len("gpu.") :]
+        if not realtime.worker_alive(node):
+            won = PropagationJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED, queue=job.queue).update(
+                queue=SHARED_GPU_QUEUE
+            )
+            if won:
+                job.refresh_from_db()
+                send_job(job, SHARED_GPU_QUEUE)
+                requeued.append(job.pk)
+    return requeued
+
+
+def describe_device() -> str:
+    """The device a worker would use, without initialising CUDA in a process that forks children."""
+    pinned = os.environ.get("MEDSAM2_DEVICE", "").strip()
+    if pinned:
+        return pinned
+    has_gpu = os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None
+    return "cuda" if has_gpu else "cpu"
+
+
+class _Presence(threading.Thread):
+    def __init__(self, node: str, queues: list[str], interval: float):
+        super().__init__(name="propagation-presence", daemon=True)
+        self.node, self.queues, self.interval = node, queues, interval
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        device = describe_device()
+        first = True
+        while first or not self.stop_event.wait(self.interval):
+            first = False
+            try:
+                realtime.beat_worker(self.node, self.queues, device, os.getpid())
+                requeue_stale_jobs()
+            except Exception as exc:  # never let the loop die; try again next interval
+                log.warning("recovery loop: %s", exc)
+            finally:
+                connection.close()
+
+
+_presence: _Presence | None = None
+
+
+@celeryd_after_setup.connect
+def _add_own_queue(sender, instance, **kwargs) -> None:
+    """A gpu worker also consumes `gpu.<node>`, so jobs of cases whose features it holds come to it."""
+    queues = instance.app.amqp.queues
+    # consume_from is None when the worker was started without -Q (it consumes every queue).
+    if queues.consume_from is None or SHARED_GPU_QUEUE in queues.consume_from:
+        queues.select_add(realtime.worker_queue(sender))
+
+
+@worker_ready.connect
+def _start_presence(sender, **kwargs) -> None:
+    global _presence
+    node = sender.hostname
+    queues = sorted(q.name for q in sender.task_consumer.queues) if sender.task_consumer else []
+    interval = _env_float("PROPAGATION_RECOVERY_INTERVAL_S", 30.0)
+    # The presence key must outlive the interval between two refreshes, and no more than that.
+    realtime.WORKER_TTL_S = int(max(5.0, interval * 3))
+    _presence = _Presence(node, queues, interval)
+    _presence.start()
+
+
+@worker_shutdown.connect
+def _stop_presence(sender=None, **kwargs) -> None:
+    if _presence is not None:
+        _presence.stop_event.set()
+        try:
+            realtime.forget_worker(_presence.node)
+        except Exception:  # shutting down: Redis may already be gone
+            pass

@@ -1,0 +1,362 @@
+"""The propagation task: a target's prompts -> MedSAM2 -> one model MaskRevision.
+
+Flow of `propagate_target(job_id)` (gpu queue, acks late, one job at a time per worker process):
+re-read the job; claim it with a conditional update (only one delivery wins); resolve and load the
+model through the per-process cache; open the case array; reuse or build the predictor state (image
+features) for the case; apply the prompts frame by frame (key frame first) and publish each frame's
+mask at once (the browser shows the key frame before propagation ends); propagate within the
+requested direction and frame range, recording progress + heartbeat and checking the cancel flag every
+frame; finally write exactly ONE MaskRevision (job_key = the job's idempotency key, so a redelivered
+task cannot write a second) and mark the job succeeded and the target proposed, in one transaction.
+
+Errors: database/Redis connection trouble is retried with backoff (the job goes back to queued);
+anything else fails the job with a one-line reason (missing model, missing image, bad prompt).
+A background thread beats the job's heartbeat while it runs, so a job whose worker died is found by
+`inference_worker.recovery` and queued again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
+from django.utils import timezone
+
+from annotation_app.annotations.models import MaskRevision, MaskSource, Prompt, Target, TargetStatus
+from annotation_app.imaging.storage import open_case_array
+from annotation_app.lib.maskcodec import MaskFormatError, decode_slice_rle, encode_slice_rle
+from annotation_app.propagation import realtime
+from annotation_app.propagation.models import JobKind, JobStatus, PropagationJob
+from inference_worker.model_cache import CACHE, ModelUnavailable, choose_device
+from inference_worker.model_source import resolve_model_spec
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "inference_worker.tasks.propagation.propagate_target"
+OBJ_ID = 1
+EDITABLE = [TargetStatus.DRAFT, TargetStatus.PROPOSED, TargetStatus.CORRECTING]
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def heartbeat_s() -> float:
+    return _env_float("PROPAGATION_HEARTBEAT_S", 5.0)
+
+
+def stale_after_s() -> int:
+    return int(_env_float("PROPAGATION_STALE_AFTER_S", 60.0))
+
+
+class JobError(Exception):
+    """A permanent problem with the job's inputs: fail it with this message, do not retry."""
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OperationalError, InterfaceError]
+    try:
+        import redis
+
+        errors += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    except ImportError:  # pragma: no cover - redis is a pinned dependency
+        pass
+    return tuple(errors)
+
+
+TRANSIENT = _transient_errors()
+
+
+class Heartbeat(threading.Thread):
+    """Refresh `heartbeat_at` of a running job every `interval` seconds until stopped."""
+
+    def __init__(self, job_id: int, worker: str, interval: float):
+        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
+        self.job_id, self.worker, self.interval = job_id, worker, interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.wait(self.interval):
+                try:
+                    PropagationJob.objects.filter(
+                        pk=self.job_id, status=JobStatus.RUNNING, worker=self.worker
+                    ).update(heartbeat_at=timezone.now())
+                except Exception as exc:  # keep beating; the task itself reports DB trouble
+                    log.warning("heartbeat of job %s failed: %s", self.job_id, exc)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+
+def _test_frame_delay(results: Iterator, delay: float) -> Iterator:
+    """Test-only slow motion (MEDSAM2_TEST_FRAME_DELAY_S): lets tests kill or cancel mid-run."""
+    for res in results:
+        time.sleep(delay)
+        yield res
+
+
+# --- prompts ---------------------------------------------------------------------------------------
+def collect_prompts(target: Target, height: int, width: int) -> dict[int, dict]:
+    """Live prompts merged per frame: {frame: {"box", "points", "labels", "mask"}} (coordinates x, y).
+
+    On one frame the latest box counts, all points accumulate, and a drawn mask wins over both."""
+    frames: dict[int, dict] = {}
+    for prompt in Prompt.objects.filter(target=target, withdrawn=False).order_by("created_at", "id"):
+        entry = frames.setdefault(prompt.frame, {"box": None, "points": [], "labels": [], "mask": None})
+        payload = prompt.payload or {}
+        try:
+            if prompt.kind == "box":
+                x0, y0, x1, y1 = (float(v) for v in payload["box"])
+                entry["box"] = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+            elif prompt.kind == "point":
+                points = [(float(x), float(y)) for x, y in payload["points"]]
+                labels = [int(v) for v in payload.get("labels", [1] * len(points))]
+                if len(points) != len(labels):
+                    raise ValueError("points and labels differ in length")
+                entry["points"] += points
+                entry["labels"] += labels
+            elif prompt.kind == "mask":
+                h, w = int(payload.get("height", height)), int(payload.get("width", width))
+                if (h, w) != (height, width):
+                    raise ValueError(f"mask is {h}x{w}, the frames are {height}x{width}")
+                entry["mask"] = decode_slice_rle(payload["rle"], h, w)
+            else:
+                raise ValueError(f"unknown kind {prompt.kind!r}")
+        except (KeyError, TypeError, ValueError, MaskFormatError) as exc:
+            where = f"prompt {prompt.pk} ({prompt.kind} on frame {prompt.frame})"
+            raise JobError(f"{where} is invalid: {exc}") from None
+    return frames
+
+
+# --- the job ---------------------------------------------------------------------------------------
+def _frame_plan(job: PropagationJob, n_frames: int, key: int) -> tuple[int, int, list[tuple[str, int]]]:
+    """(first, last, passes): the inclusive frame range and [(direction, max_frames)] from the key
+    (the predictor visits the start frame plus up to max_frames frames in that direction)."""
+    first, last = 0, n_frames - 1
+    if job.frame_range:
+        first, last = max(0, int(job.frame_range[0])), min(n_frames - 1, int(job.frame_range[1]))
+    if not first <= key <= last:
+        raise JobError(f"key frame {key} lies outside the frame range [{first}, {last}]")
+    passes = []
+    if job.direction in ("both", "forward"):
+        passes.append(("forward", last - key))
+    if job.direction in ("both", "backward"):
+        passes.append(("backward", key - first))
+    return first, last, passes
+
+
+def run_job(job_id: int, worker: str) -> dict:
+    t0 = time.monotonic()
+    job = PropagationJob.objects.select_related("target__case").filter(pk=job_id).first()
+    if job is None:
+        return {"job": job_id, "skipped": "no such job"}
+    if job.cancel_requested and not job.is_finished:
+        job.mark_cancelled()
+        return {"job": job_id, "status": job.status}
+    if job.is_finished:
+        return {"job": job_id, "skipped": f"already {job.status}"}
+    device = choose_device()
+    if not job.claim(worker, device, stale_after_s=stale_after_s()):
+        return {"job": job_id, "skipped": f"claimed elsewhere ({job.status}, {job.worker})"}
+    heart = Heartbeat(job.pk, worker, heartbeat_s())
+    heart.start()
+    try:
+        return _execute(job, worker, device, t0)
+    except JobError as exc:
+        job.fail(str(exc))
+    except ModelUnavailable as exc:
+        job.fail(str(exc))
+    except FileNotFoundError as exc:
+        job.fail(f"image missing: {exc}")
+    except SoftTimeLimitExceeded:
+        job.fail(f"time limit exceeded after {time.monotonic() - t0:.0f}s")
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        log.exception("propagation job %s failed", job.pk)
+        job.fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        heart.stop()
+    return {"job": job.pk, "status": job.status, "error": job.error}
+
+
+def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
+    timings: dict[str, float] = {"queued_s": round((job.started_at - job.created_at).total_seconds(), 3)}
+    target, case = job.target, job.target.case
+    if target.status not in EDITABLE:
+        raise JobError(f"target is {target.status}; only draft, proposed or correcting targets propagate")
+
+    spec = resolve_model_spec(case.project_id)
+    PropagationJob.objects.filter(pk=job.pk).update(
+        model_name=spec.name, model_version_id=spec.model_version_id
+    )
+    job.model_version_id = spec.model_version_id
+    tick = time.monotonic()
+    model, _ = CACHE.model(spec, device)
+    timings["load_s"] = round(time.monotonic() - tick, 3)
+
+    array = open_case_array(case)
+    n_frames, height, width = int(array.shape[0]), int(array.shape[1]), int(array.shape[2])
+    prompts = collect_prompts(target, height, width)
+    if not prompts:
+        raise JobError("the target has no prompts; place a box, points or a mask first")
+    key = target.key_frame if target.key_frame is not None else min(prompts)
+    if key not in prompts:
+        key = min(prompts, key=lambda f: abs(f - key))
+    if any(not 0 <= f < n_frames for f in prompts):
+        raise JobError(f"a prompt lies outside the case's {n_frames} frames")
+    first, last, passes = _frame_plan(job, n_frames, key)
+
+    tick = time.monotonic()
+    window = (case.image_meta or {}).get("window")
+    model_key = spec.cache_key(device)
+    case_key = (case.pk, case.image_key, case.modality, str(window))
+
+    def build():
+        from medsam2.predictor import VolumePredictor
+
+        # fast: batched encoding, bf16 where the CPU has it, early stop once the object has left.
+        fast = os.environ.get("MEDSAM2_FAST", "1").strip().lower() not in ("0", "false", "no", "off")
+        predictor = VolumePredictor(model, device=device, fast=fast)
+        return predictor, predictor.init_state(np.asarray(array), modality=case.modality, window=window)
+
+    predictor, state, hit = CACHE.case_state(case_key, model_key, build)
+    predictor.reset(state)
+    timings["state_s"] = round(time.monotonic() - tick, 3)
+    timings["features_cached"] = float(hit)
+    realtime.set_case_affinity(case.pk, worker.split("#")[0])
+
+    if job.kind == JobKind.KEY_FRAME:
+        prompted = [f for f in [key, *sorted(prompts)] if first <= f <= last]
+        frames_total = len(set(prompted))
+    else:
+        frames_total = last - first + 1
+    results: dict[int, tuple[np.ndarray, float, float]] = {}
+    cancelled = False
+    stop = threading.Event()  # set when the cancel flag is seen; the predictor checks it per frame
+
+    def record(res) -> bool:
+        mask = np.asarray(res.masks[0], dtype=bool)
+        score, iou = float(np.asarray(res.object_scores)[0]), float(np.asarray(res.ious)[0])
+        results[int(res.frame_idx)] = (mask, score, iou)
+        realtime.publish_frame(job.pk, int(res.frame_idx), encode_slice_rle(mask), score, iou)
+        keep_going = job.record_progress(len(results), frames_total)
+        if not keep_going:
+            stop.set()
+        return keep_going
+
+    tick = time.monotonic()
+    for frame in [key, *sorted(f for f in prompts if f != key)]:
+        p = prompts[frame]
+        res = predictor.add_prompt(
+            state,
+            frame,
+            OBJ_ID,
+            box=p["box"] if p["mask"] is None else None,
+            points=(p["points"] or None) if p["mask"] is None else None,
+            labels=(p["labels"] or None) if p["mask"] is None else None,
+            mask=p["mask"],
+        )
+        if first <= frame <= last and not record(res):
+            cancelled = True
+            break
+        if frame == key:
+            timings["first_frame_s"] = round(time.monotonic() - t0, 3)
+    timings["prompts_s"] = round(time.monotonic() - tick, 3)
+
+    if job.kind == JobKind.PROPAGATE and not cancelled:
+        tick = time.monotonic()
+        delay = _env_float("MEDSAM2_TEST_FRAME_DELAY_S", 0.0)
+        for direction, max_frames in passes:
+            stream = predictor.propagate(
+                state, direction=direction, start_frame=key, max_frames=max_frames, should_cancel=stop.is_set
+            )
+            if delay > 0:
+                stream = _test_frame_delay(stream, delay)
+            for res in stream:
+                if first <= int(res.frame_idx) <= last and not record(res):
+                    cancelled = True
+                    break
+            if cancelled:
+                break
+        timings["propagate_s"] = round(time.monotonic() - tick, 3)
+    CACHE.refresh_size(case_key, model_key)
+    if cancelled:
+        job.mark_cancelled()
+        return {"job": job.pk, "status": job.status}
+
+    timings["total_s"] = round(time.monotonic() - t0, 3)
+    revision = _write_result(job, target, case, results, timings)
+    return {"job": job.pk, "status": job.status, "revision": revision.pk, "frames": len(results)}
+
+
+def _write_result(job: PropagationJob, target: Target, case, results: dict, timings: dict) -> MaskRevision:
+    """One revision: the current mask with the frames this job computed replaced (frames outside the
+    job's range or direction keep what the annotator had); in the same transaction the job succeeds and
+    the target becomes proposed."""
+    shape = tuple(int(s) for s in case.shape[:3])
+    with transaction.atomic():
+        locked = Target.objects.select_for_update().get(pk=target.pk)
+        existing = MaskRevision.objects.filter(job_key=job.idempotency_key).first()
+        if existing is not None:  # defensive: revision and job state commit together
+            job.succeed(existing, timings)
+            return existing
+        if locked.status not in EDITABLE:
+            raise JobError(f"target became {locked.status} while the job ran; result discarded")
+        base = locked.current_revision
+        volume = base.mask() if base is not None and tuple(base.shape) == shape else np.zeros(shape, bool)
+        scores = dict(base.frame_scores) if base is not None and base.frame_scores else {}
+        for frame, (mask, score, iou) in results.items():
+            volume[frame] = mask
+            scores[str(frame)] = {"object_score": round(score, 4), "iou": round(iou, 4)}
+        revision = MaskRevision.append(
+            locked,
+            volume,
+            source=MaskSource.MODEL,
+            author=job.requested_by,
+            model_version=job.model_version if job.model_version_id else None,
+            frame_scores=scores,
+            job_key=job.idempotency_key,
+            note=f"job {job.pk} ({job.kind}, {job.direction})",
+        )
+        locked.mark_proposed()
+        job.succeed(revision, timings)
+    return revision
+
+
+def _release(job_id: int, worker: str) -> None:
+    """Give a claimed job back to the queue before a retry (best effort: the DB may be down)."""
+    try:
+        close_old_connections()
+        PropagationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=worker).update(
+            status=JobStatus.QUEUED, worker=""
+        )
+    except Exception as exc:
+        log.warning("could not release job %s before retry: %s", job_id, exc)
+
+
+@shared_task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, max_retries=6)
+def propagate_target(self, job_id: int) -> dict:
+    worker = f"{self.request.hostname}#{os.getpid()}"
+    try:
+        return run_job(int(job_id), worker)
+    except TRANSIENT as exc:
+        _release(int(job_id), worker)
+        countdown = min(60.0, 2.0**self.request.retries) * (0.5 + random.random())
+        log.warning("job %s: transient error (%s); retry in %.1fs", job_id, exc, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from None
