@@ -124,3 +124,28 @@ describe("EventService", () => {
     expect(sent).toBe(2);
   });
 });
+
+describe("EventService.beacon", () => {
+  it("hands every queued event to the beacon in batches but keeps them queued until acknowledged", async () => {
+    const timers = manualTimers();
+    const acked: string[] = [];
+    const svc = EventService.create({ transport: async (b) => (acked.push(...b.map((e) => e.kind)), "ok"), batchSize: 2, uuid, now, ...timers });
+    svc.setContext({ case: 1 });
+    for (const k of ["a", "b", "c"]) svc.record(k);
+    const beaconed: string[][] = [];
+    expect(svc.beacon((batch) => (beaconed.push(batch.map((e) => e.kind)), true))).toBe(3);
+    expect(beaconed).toEqual([["a", "b"], ["c"]]);
+    expect(svc.pending).toBe(3);
+    await svc.flush();
+    expect(acked).toEqual(["a", "b", "c"]);
+    expect(svc.pending).toBe(0);
+  });
+
+  it("attributes an event to a project when it has no case", () => {
+    const timers = manualTimers();
+    const svc = EventService.create({ transport: async () => "ok", uuid, now, ...timers });
+    expect(svc.hasContext).toBe(false);
+    svc.setContext({ project: 4 });
+    expect(svc.record("custom").project).toBe(4);
+  });
+});

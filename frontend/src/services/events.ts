@@ -2,9 +2,10 @@
  * Timing events: every interaction gets a client event id (crypto.randomUUID) and an ISO timestamp,
  * goes into a queue persisted in localStorage, and is sent in batches to POST /api/events/ (a list).
  * An event leaves the queue only when the server acknowledged it (the endpoint is idempotent on the
- * id, so re-sending after an unknown outcome is safe). When the page is hidden the queue is flushed
- * with a keepalive request that survives unload (sendBeacon as the fallback); nothing is dropped
- * until an acknowledged POST.
+ * id, so re-sending after an unknown outcome is safe). When the page is hidden the whole queue also
+ * goes out with navigator.sendBeacon (a form body: `events` JSON + `csrfmiddlewaretoken`, which the
+ * backend accepts for exactly this); a beacon has no reply, so those events stay queued until an
+ * acknowledged POST and a later duplicate is harmless.
  */
 export interface TimingEvent {
   client_event_id: string;
@@ -12,8 +13,11 @@ export interface TimingEvent {
   client_ts: string;
   target?: number | null;
   case?: number | null;
+  project?: number | null;
   payload: Record<string, unknown>;
 }
+
+export type Context = { target?: number | null; case?: number | null; project?: number | null };
 
 export interface Storage {
   getItem(key: string): string | null;
@@ -52,7 +56,7 @@ export class EventService {
   private timer: unknown = null;
   private failures = 0;
   private listeners = new Set<(pending: number) => void>();
-  private context: { target?: number | null; case?: number | null } = {};
+  private context: Context = {};
   private readonly o: Required<Omit<EventServiceOptions, "storage">> & { storage: Storage | null };
 
   private constructor(opts: EventServiceOptions) {
@@ -82,8 +86,27 @@ export class EventService {
   }
 
   /** The case/target that later events belong to unless they say otherwise. */
-  setContext(ctx: { target?: number | null; case?: number | null }): void {
+  setContext(ctx: Context): void {
     this.context = { ...ctx };
+  }
+
+  /** True when events can be attributed (the server needs a target, case or project). */
+  get hasContext(): boolean {
+    return this.context.target != null || this.context.case != null || this.context.project != null;
+  }
+
+  /**
+   * Hand every queued event to a fire-and-forget sender (sendBeacon) without dequeuing them.
+   * Returns how many were handed over.
+   */
+  beacon(send: (batch: TimingEvent[]) => boolean): number {
+    let handed = 0;
+    for (let i = 0; i < this.queue.length; i += this.o.batchSize) {
+      const batch = this.queue.slice(i, i + this.o.batchSize);
+      if (!send(batch)) break;
+      handed += batch.length;
+    }
+    return handed;
   }
 
   get pending(): number {
@@ -99,7 +122,7 @@ export class EventService {
     return () => this.listeners.delete(fn);
   }
 
-  record(kind: string, payload: Record<string, unknown> = {}, ctx: { target?: number | null; case?: number | null } = {}): TimingEvent {
+  record(kind: string, payload: Record<string, unknown> = {}, ctx: Context = {}): TimingEvent {
     const merged = { ...this.context, ...ctx };
     const event: TimingEvent = {
       client_event_id: this.o.uuid(),
@@ -109,6 +132,7 @@ export class EventService {
     };
     if (merged.target != null) event.target = merged.target;
     if (merged.case != null) event.case = merged.case;
+    else if (merged.project != null) event.project = merged.project;
     this.queue.push(event);
     this.persist();
     if (this.queue.length >= this.o.batchSize) void this.flush();
@@ -178,7 +202,7 @@ export class EventService {
   }
 }
 
-/** The real transport: fetch (keepalive when the page is going away), sendBeacon if fetch throws. */
+/** The real transport: fetch (keepalive when the page is going away). */
 export function httpTransport(url: string, headers: () => Record<string, string>): Transport {
   return async (batch, { keepalive }) => {
     const body = JSON.stringify(batch);
@@ -191,11 +215,7 @@ export function httpTransport(url: string, headers: () => Record<string, string>
         headers: { ...headers(), "Content-Type": "application/json" },
         body,
       });
-    } catch (err) {
-      if (keepalive && typeof navigator !== "undefined" && navigator.sendBeacon) {
-        navigator.sendBeacon(url, new Blob([body], { type: "application/json" }));
-      }
-      void err;
+    } catch {
       return "retry"; // unknown outcome: keep the events; the server de-duplicates by id
     }
     if (res.ok) return "ok";
@@ -207,16 +227,38 @@ export function httpTransport(url: string, headers: () => Record<string, string>
   };
 }
 
-/** Wire page-level signals (focus, blur, visibility) to the service; returns the unsubscribe. */
-export function trackPage(service: EventService, win: Window & typeof globalThis = window): () => void {
-  const onFocus = () => service.record("focus");
-  const onBlur = () => service.record("blur");
+/** A sendBeacon sender for EventService.beacon: form body the events endpoint accepts without headers. */
+export function beaconSender(url: string, csrfToken: () => string | null): (batch: TimingEvent[]) => boolean {
+  return (batch) => {
+    if (typeof navigator === "undefined" || !navigator.sendBeacon) return false;
+    const form = new FormData();
+    form.set("events", JSON.stringify(batch));
+    const token = csrfToken();
+    if (token) form.set("csrfmiddlewaretoken", token);
+    return navigator.sendBeacon(url, form);
+  };
+}
+
+/**
+ * Wire page-level signals (focus, blur, visibility) to the service; returns the unsubscribe.
+ * They are recorded only while the service has a case/target context (the server needs one).
+ */
+export function trackPage(
+  service: EventService,
+  beacon: (batch: TimingEvent[]) => boolean,
+  win: Window & typeof globalThis = window,
+): () => void {
+  const rec = (kind: string) => {
+    if (service.hasContext) service.record(kind);
+  };
+  const onFocus = () => rec("focus");
+  const onBlur = () => rec("blur");
   const onVisibility = () => {
     const hidden = win.document.visibilityState === "hidden";
-    service.record(hidden ? "visibility_hidden" : "visibility_visible");
-    if (hidden) void service.flush({ keepalive: true });
+    rec(hidden ? "visibility_hidden" : "visibility_visible");
+    if (hidden) service.beacon(beacon);
   };
-  const onPageHide = () => void service.flush({ keepalive: true });
+  const onPageHide = () => service.beacon(beacon);
   win.addEventListener("focus", onFocus);
   win.addEventListener("blur", onBlur);
   win.document.addEventListener("visibilitychange", onVisibility);

@@ -1,0 +1,295 @@
+/**
+ * ViewerService on Cornerstone3D: one StackViewport per viewer, images from a custom loader scheme
+ * `medsam2:<case>:<axis>:<index>` backed by SliceSource (GET .../slice/?format=raw), metadata from a
+ * provider that derives plane/pixel modules from the case geometry (so no DICOM is needed).
+ * Cornerstone falls back to its CPU renderer by itself when WebGL is unavailable.
+ */
+import {
+  Enums,
+  RenderingEngine,
+  cache,
+  init,
+  metaData,
+  registerImageLoader,
+  utilities,
+  type StackViewport,
+  type Types,
+} from "@cornerstonejs/core";
+import { Emitter } from "../lib/pubsub";
+import { windowFromRange, type Window } from "../lib/windowing";
+import type { SliceSource } from "./sliceSource";
+import { clampIndex, type Axis, type Point, type StackSpec, type ViewerEvents, type ViewerService } from "./types";
+
+const SCHEME = "medsam2";
+let initialised = false;
+let engineCounter = 0;
+/** the slice source and geometry behind each (case, axis), for the global loader and provider */
+const registry = new Map<string, { source: SliceSource; spec: StackSpec }>();
+
+export function imageIdFor(caseId: number, axis: Axis, index: number): string {
+  return `${SCHEME}:${caseId}:${axis}:${index}`;
+}
+
+export function parseImageId(imageId: string): { caseId: number; axis: Axis; index: number } | null {
+  const m = /^medsam2:(\d+):(axial|coronal|sagittal):(\d+)$/.exec(imageId);
+  return m ? { caseId: Number(m[1]), axis: m[2] as Axis, index: Number(m[3]) } : null;
+}
+
+function entryFor(imageId: string) {
+  const p = parseImageId(imageId);
+  if (!p) return null;
+  const e = registry.get(`${p.caseId}:${p.axis}`);
+  return e ? { ...p, ...e } : null;
+}
+
+function metadataProvider(type: string, imageId: string): unknown {
+  const e = entryFor(imageId);
+  if (!e) return undefined;
+  const { spec, index } = e;
+  const [sx, sy] = spec.spacing;
+  if (type === "imagePlaneModule") {
+    return {
+      frameOfReferenceUID: `medsam2.${spec.caseId}.${spec.axis}`,
+      rows: spec.height,
+      columns: spec.width,
+      imageOrientationPatient: [1, 0, 0, 0, 1, 0],
+      rowCosines: [1, 0, 0],
+      columnCosines: [0, 1, 0],
+      // slices stacked along +z one unit apart; (0,0) is the centre of the first pixel
+      imagePositionPatient: [0, 0, index],
+      pixelSpacing: [sy, sx],
+      rowPixelSpacing: sy,
+      columnPixelSpacing: sx,
+      sliceThickness: 1,
+    };
+  }
+  if (type === "imagePixelModule") {
+    return {
+      samplesPerPixel: spec.color ? 3 : 1,
+      photometricInterpretation: spec.color ? "RGB" : "MONOCHROME2",
+      rows: spec.height,
+      columns: spec.width,
+      bitsAllocated: spec.color ? 8 : 16,
+      bitsStored: spec.color ? 8 : 16,
+      highBit: spec.color ? 7 : 15,
+      pixelRepresentation: spec.color ? 0 : 1,
+    };
+  }
+  if (type === "generalSeriesModule") return { modality: spec.color ? "XC" : "CT", seriesInstanceUID: `medsam2.${spec.caseId}` };
+  if (type === "voiLutModule") return {};
+  if (type === "modalityLutModule") return { rescaleSlope: 1, rescaleIntercept: 0 };
+  return undefined;
+}
+
+function loadImage(imageId: string): { promise: Promise<Types.IImage> } {
+  const e = entryFor(imageId);
+  if (!e) return { promise: Promise.reject(new Error(`unknown image ${imageId}`)) };
+  const promise = e.source.get(e.caseId, e.axis, e.index).then((s) => {
+    const components = s.color ? 3 : 1;
+    const voxelManager = utilities.VoxelManager.createImageVoxelManager({
+      width: s.width,
+      height: s.height,
+      scalarData: s.pixels,
+      numberOfComponents: components,
+      id: imageId,
+    });
+    const w = windowFromRange(s.min, s.max);
+    const image = {
+      imageId,
+      intercept: 0,
+      slope: 1,
+      windowCenter: w.level,
+      windowWidth: w.width,
+      voiLUTFunction: Enums.VOILUTFunctionType.LINEAR,
+      color: s.color,
+      rgba: false,
+      numberOfComponents: components,
+      dataType: s.pixels instanceof Float32Array ? "Float32Array" : s.color ? "Uint8Array" : "Int16Array",
+      minPixelValue: s.min,
+      maxPixelValue: s.max,
+      rows: s.height,
+      columns: s.width,
+      height: s.height,
+      width: s.width,
+      columnPixelSpacing: e.spec.spacing[0],
+      rowPixelSpacing: e.spec.spacing[1],
+      invert: false,
+      getPixelData: () => s.pixels,
+      getCanvas: undefined,
+      voxelManager,
+      sizeInBytes: s.pixels.byteLength,
+      photometricInterpretation: s.color ? "RGB" : "MONOCHROME2",
+    };
+    return image as unknown as Types.IImage;
+  });
+  return { promise };
+}
+
+function ensureInit(): void {
+  if (initialised) return;
+  init();
+  registerImageLoader(SCHEME, loadImage as unknown as Types.ImageLoaderFn);
+  metaData.addProvider(metadataProvider as (type: string, ...q: string[]) => unknown, 10000);
+  initialised = true;
+}
+
+export class CornerstoneViewer implements ViewerService {
+  private engine: RenderingEngine;
+  private viewportId = "main";
+  private events = new Emitter<ViewerEvents>();
+  private current: StackSpec | null = null;
+  private idx = 0;
+  private win: Window = { width: 400, level: 40 };
+  private explicitWindow = false;
+  private onRendered = () => this.events.emit("render", null);
+  private resizeObserver: ResizeObserver;
+
+  private constructor(
+    readonly element: HTMLElement,
+    private readonly source: SliceSource,
+  ) {
+    ensureInit();
+    this.engine = new RenderingEngine(`medsam2-engine-${++engineCounter}`);
+    this.engine.enableElement({ viewportId: this.viewportId, type: Enums.ViewportType.STACK, element: element as HTMLDivElement });
+    element.addEventListener(Enums.Events.IMAGE_RENDERED, this.onRendered);
+    this.resizeObserver = new ResizeObserver(() => {
+      this.engine.resize(true, true);
+      this.events.emit("render", null);
+    });
+    this.resizeObserver.observe(element);
+  }
+
+  static create(element: HTMLElement, source: SliceSource): CornerstoneViewer {
+    return new CornerstoneViewer(element, source);
+  }
+
+  private get viewport(): StackViewport {
+    return this.engine.getViewport(this.viewportId) as StackViewport;
+  }
+
+  get spec(): StackSpec | null {
+    return this.current;
+  }
+
+  get index(): number {
+    return this.idx;
+  }
+
+  get window(): Window {
+    return this.win;
+  }
+
+  async load(spec: StackSpec, index: number): Promise<void> {
+    registry.set(`${spec.caseId}:${spec.axis}`, { source: this.source, spec });
+    this.current = spec;
+    this.idx = clampIndex(index, spec.count);
+    const ids = Array.from({ length: spec.count }, (_, i) => imageIdFor(spec.caseId, spec.axis, i));
+    try {
+      await this.viewport.setStack(ids, this.idx);
+    } catch (err) {
+      this.events.emit("error", err instanceof Error ? err.message : String(err));
+      return;
+    }
+    if (!this.explicitWindow) {
+      const s = await this.source.get(spec.caseId, spec.axis, this.idx);
+      this.win = windowFromRange(s.min, s.max);
+    }
+    this.applyWindow();
+    this.viewport.render();
+    this.events.emit("index", this.idx);
+  }
+
+  async setIndex(index: number): Promise<void> {
+    if (!this.current) return;
+    const i = clampIndex(index, this.current.count);
+    if (i === this.idx) return;
+    this.idx = i;
+    this.events.emit("index", i);
+    try {
+      await this.viewport.setImageIdIndex(i);
+    } catch (err) {
+      this.events.emit("error", err instanceof Error ? err.message : String(err));
+      return;
+    }
+    this.applyWindow();
+    this.viewport.render();
+    this.source.prefetch(this.current.caseId, this.current.axis, i, this.current.count);
+  }
+
+  setWindow(w: Window): void {
+    this.win = { width: Math.max(1, w.width), level: w.level };
+    this.explicitWindow = true;
+    this.applyWindow();
+    this.viewport.render();
+    this.events.emit("window", this.win);
+  }
+
+  private applyWindow(): void {
+    if (this.current?.color) return;
+    const lower = this.win.level - this.win.width / 2;
+    this.viewport.setProperties({ voiRange: { lower, upper: lower + this.win.width } }, true);
+  }
+
+  zoomBy(factor: number, at?: Point): void {
+    const vp = this.viewport;
+    const before = at ? this.canvasToImage(at) : null;
+    vp.setZoom(Math.max(0.1, Math.min(40, vp.getZoom() * factor)));
+    if (at && before) {
+      // keep the image point under the cursor in place
+      const after = this.imageToCanvas(before);
+      this.panBy(at[0] - after[0], at[1] - after[1]);
+      return;
+    }
+    vp.render();
+  }
+
+  panBy(dx: number, dy: number): void {
+    const vp = this.viewport;
+    const [px, py] = vp.getPan();
+    // pan is in world units; convert the canvas delta through the current scale
+    const a = vp.canvasToWorld([0, 0]);
+    const b = vp.canvasToWorld([1, 1]);
+    vp.setPan([px + dx * (b[0] - a[0]), py + dy * (b[1] - a[1])]);
+    vp.render();
+  }
+
+  resetView(): void {
+    this.viewport.resetCamera();
+    this.viewport.render();
+  }
+
+  canvasToImage(p: Point): Point {
+    const world = this.viewport.canvasToWorld(p);
+    const id = this.currentImageId();
+    const [x, y] = utilities.worldToImageCoords(id, world) ?? [0, 0];
+    return [x + 0.5, y + 0.5];
+  }
+
+  imageToCanvas(p: Point): Point {
+    const id = this.currentImageId();
+    const world = utilities.imageToWorldCoords(id, [p[0] - 0.5, p[1] - 0.5]);
+    if (!world) return [0, 0];
+    const c = this.viewport.worldToCanvas(world);
+    return [c[0], c[1]];
+  }
+
+  private currentImageId(): string {
+    const s = this.current!;
+    return imageIdFor(s.caseId, s.axis, this.idx);
+  }
+
+  on<K extends keyof ViewerEvents>(kind: K, fn: (payload: ViewerEvents[K]) => void): () => void {
+    return this.events.on(kind, fn);
+  }
+
+  destroy(): void {
+    this.resizeObserver.disconnect();
+    this.element.removeEventListener(Enums.Events.IMAGE_RENDERED, this.onRendered);
+    this.events.clear();
+    this.engine.destroy();
+    if (this.current) {
+      const prefix = `${SCHEME}:${this.current.caseId}:${this.current.axis}:`;
+      for (let i = 0; i < this.current.count; i++) if (cache.getImageLoadObject(prefix + i)) cache.removeImageLoadObject(prefix + i);
+    }
+  }
+}
