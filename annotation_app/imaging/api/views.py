@@ -32,8 +32,8 @@ _UPLOAD_FIELDS = {"project", "name", "modality", "assignee", "file", "files"}
 CACHE_CONTROL = "private, max-age=86400"
 
 
-def error(detail: str, code: int = 400, **extra) -> Response:
-    return Response({"detail": detail, **extra}, status=code)
+def error(detail: str, status_code: int = 400, **extra) -> Response:
+    return Response({"detail": detail, **extra}, status=status_code)
 
 
 def ingest_error(exc: IngestError) -> Response:

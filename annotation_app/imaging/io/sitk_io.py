@@ -4,6 +4,8 @@ Probing reads the header only, except for floating-point images, whose pixels ar
 and infinite values while the request can still answer 400.
 """
 
+import gzip
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -67,12 +69,45 @@ def probe(root: Path, name: str, limits: Limits) -> Source:
     if any(s == 0 for s in size):
         raise IngestError(f"{name} is empty ({'x'.join(map(str, size))} voxels)", code="empty")
     if reader.GetPixelID() in _FLOAT_IDS:
-        require_finite(_read(root / name, name), name)
+        if name.lower().endswith((".nii", ".nii.gz")):
+            _require_finite_nifti(root / name, name)
+        else:
+            require_finite(_read(root / name, name), name)
     return Source("sitk", "volume", _stem(name), [name], None, {"size": size})
 
 
+def _require_finite_nifti(path: Path, name: str) -> None:
+    """ITK's NIfTI reader silently turns NaN and infinity into 0, so scan the stored voxels ourselves
+    (NIfTI-1 and NIfTI-2 headers, float32/float64 data, gzip or not), in chunks."""
+    opener = gzip.open if name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        header = handle.read(540)
+        for order in ("<", ">"):
+            size = struct.unpack(order + "i", header[:4])[0]
+            if size in (348, 540):
+                break
+        else:
+            raise IngestError(f"{name} has no valid NIfTI header", code="corrupt")
+        if size == 348:
+            datatype = struct.unpack(order + "h", header[70:72])[0]
+            offset = int(struct.unpack(order + "f", header[108:112])[0])
+        else:
+            datatype = struct.unpack(order + "h", header[12:14])[0]
+            offset = int(struct.unpack(order + "q", header[168:176])[0])
+        dtype = {16: np.dtype(order + "f4"), 64: np.dtype(order + "f8")}.get(datatype)
+        if dtype is None:
+            return
+        handle.seek(max(offset, size))
+        bad = 0
+        while chunk := handle.read(dtype.itemsize * (1 << 20)):
+            values = np.frombuffer(chunk[: len(chunk) - len(chunk) % dtype.itemsize], dtype=dtype)
+            bad += int(values.size - np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise IngestError(f"{name} contains {bad} NaN or infinite values", code="non_finite")
+
+
 def _read(path: Path, name: str) -> np.ndarray:
-    return sitk.GetArrayViewFromImage(_read_image(path, name))
+    return sitk.GetArrayFromImage(_read_image(path, name))
 
 
 def _read_image(path: Path, name: str) -> sitk.Image:
