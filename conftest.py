@@ -1,5 +1,6 @@
 """Shared fixtures: a project with an owner (admin), a manager, a reviewer, an annotator, and an
 outsider who belongs only to another project. Worker-process fixtures live in tests/worker_fixtures.py."""
+
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
@@ -7,6 +8,12 @@ from rest_framework.test import APIClient
 from annotation_app.lib.roles import Role
 
 pytest_plugins = ["tests.worker_fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """The production hasher is slow on purpose; tests create many users, so hash cheaply."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _user(username: str, **extra):

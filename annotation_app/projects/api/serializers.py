@@ -77,6 +77,8 @@ class MembershipSerializer(StrictModelSerializer):
         model = Membership
         fields = ["id", "project", "user", "username", "role"]
         read_only_fields = ["id"]
+        # `user` and `username` name the same column; a second membership is refused by the database (409).
+        validators: list = []
 
     def validate(self, attrs):
         if self.instance is None and "user" not in attrs:

@@ -1,4 +1,5 @@
 """Sign-in, sign-out, identity and token endpoints under /api/auth/."""
+
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -13,7 +14,9 @@ def test_login_with_json_sets_a_session_and_me_lists_memberships(annotator, proj
     me = client.get("/api/auth/me/").json()
     assert me["username"] == "annotator"
     assert me["is_superuser"] is False
-    assert me["memberships"] == [{"project": project.pk, "project_name": "Liver lesions", "role": "annotator"}]
+    assert me["memberships"] == [
+        {"project": project.pk, "project_name": "Liver lesions", "role": "annotator"}
+    ]
 
 
 @pytest.mark.django_db

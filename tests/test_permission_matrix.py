@@ -1,0 +1,465 @@
+"""One permission matrix over every API endpoint and every kind of caller.
+
+Each `Row` is one request (method, path, body) and the least role that may make it. For each row the
+test runs the request as anonymous, an outsider (admin of another project only), and an annotator,
+reviewer, manager and admin of the project that owns the objects, and checks:
+- anonymous: 401 or 403, never data;
+- outsider: 404 on the project's objects (400 where a body names them: they "do not exist" for him);
+  lists answer 200 without any of the project's objects;
+- members below the least role: 403 (or `denied` where the endpoint hides the object instead);
+- members at or above it: the row's success status.
+
+To add endpoints (imaging, propagation, ...): build what they need in `World` (or `World.extras`) and
+append `Row`s to `ROWS`. Paths and bodies are formatted from the world: "{w.case.pk}" etc.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from annotation_app.annotations.models import InteractionEvent, MaskRevision, Prompt, Target, TargetStatus
+from annotation_app.imaging.models import Case, CaseStatus
+from annotation_app.lib.roles import Role
+from annotation_app.projects.models import Membership, Project
+from annotation_app.rounds.models import ModelVersion, Round, RoundStatus, TrainingRun
+
+ANYONE = "anyone signed in"
+CALLERS = ["anonymous", "outsider", Role.ANNOTATOR, Role.REVIEWER, Role.MANAGER, Role.ADMIN]
+RANK = {Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.MANAGER: 3, Role.ADMIN: 4}
+
+
+@dataclass
+class World:
+    """The objects of one project (plus a spare project with the same members) that rows act on."""
+
+    project: Project
+    spare_project: Project
+    users: dict
+    case: Case
+    old_round: Round
+    open_round: Round
+    target: Target
+    bare_target: Target
+    submitted_target: Target
+    revision: MaskRevision
+    prompt: Prompt
+    withdrawn_prompt: Prompt
+    model_version: ModelVersion
+    training_run: TrainingRun
+    event: InteractionEvent
+    member: Membership
+    extras: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    method: str
+    path: str
+    least: str  # a Role, or ANYONE
+    ok: int = 200
+    body: Callable[[World], object] | None = None
+    #: status for members below `least` (403 unless the endpoint hides the object)
+    denied: int = 403
+    #: status for the outsider; None: 404 for object paths, 400 for bodies that name the objects
+    outsider: int | None = None
+    #: for list rows: the world's ids that members may see and the outsider must not
+    own_ids: Callable[[World], set] | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _mask(case: Case, frames: tuple[int, ...]) -> np.ndarray:
+    mask = np.zeros(case.shape, dtype=bool)
+    for frame in frames:
+        mask[frame, 2:5, 2:6] = True
+    return mask
+
+
+@pytest.fixture
+def world(project, other_project, owner, manager, reviewer, annotator, outsider) -> World:
+    users = {
+        Role.ADMIN: owner,
+        Role.MANAGER: manager,
+        Role.REVIEWER: reviewer,
+        Role.ANNOTATOR: annotator,
+        "outsider": outsider,
+    }
+    spare = Project.objects.create(name="Spare project", modality="CT")
+    for role in RANK:
+        spare.add_member(users[role], role)
+    helper = get_user_model().objects.create_user(username="helper", password="helper-pw-123")
+    get_user_model().objects.create_user(username="newbie", password="newbie-pw-123")
+    case = Case.objects.create(
+        project=project,
+        name="case 1",
+        modality="CT",
+        shape=[4, 8, 8],
+        spacing=[2.0, 1.0, 1.0],
+        status=CaseStatus.READY,
+    )
+    old_round = Round.objects.create(
+        project=project, number=1, status=RoundStatus.CLOSED, closed_at=timezone.now()
+    )
+    open_round = Round.objects.create(project=project, number=2)
+    target = Target.objects.create(
+        case=case, label="lesion", round=open_round, created_by=annotator, key_frame=1
+    )
+    revision = MaskRevision.append(target, _mask(case, (1, 2)), "human", author=annotator)
+    submitted = Target.objects.create(case=case, label="lesion", round=open_round, created_by=annotator)
+    MaskRevision.append(submitted, _mask(case, (0,)), "human", author=annotator)
+    submitted.submit()
+    bare = Target.objects.create(case=case, label="lesion", round=open_round, created_by=annotator)
+    prompt = Prompt.objects.create(
+        target=target, frame=1, kind="box", payload={"box": [2, 2, 6, 5]}, author=annotator
+    )
+    withdrawn = Prompt.objects.create(
+        target=target,
+        frame=2,
+        kind="point",
+        payload={"points": [[3, 3]], "labels": [1]},
+        author=annotator,
+        withdrawn=True,
+    )
+    model_version = ModelVersion.objects.create(project=project, name="v1", checkpoint_key="models/v1.pt")
+    run = TrainingRun.objects.create(project=project)  # no round/base model: those rows delete them
+    event = InteractionEvent.objects.create(
+        project=project,
+        case=case,
+        target=target,
+        user=owner,
+        kind="focus",
+        client_event_id=uuid.uuid4(),
+        client_ts=timezone.now(),
+    )
+    member = project.add_member(helper, Role.ANNOTATOR)
+    return World(
+        project,
+        spare,
+        users,
+        case,
+        old_round,
+        open_round,
+        target,
+        bare,
+        submitted,
+        revision,
+        prompt,
+        withdrawn,
+        model_version,
+        run,
+        event,
+        member,
+    )
+
+
+def _event(w: World) -> list:
+    return [
+        {
+            "client_event_id": str(uuid.uuid4()),
+            "kind": "focus",
+            "client_ts": timezone.now().isoformat(),
+            "target": w.target.pk,
+            "payload": {},
+        }
+    ]
+
+
+ROWS: list[Row] = [
+    # --- projects
+    Row("list projects", "get", "/api/projects/", Role.ANNOTATOR, own_ids=lambda w: {w.project.pk}),
+    Row("read a project", "get", "/api/projects/{w.project.pk}/", Role.ANNOTATOR),
+    Row(
+        "create a project",
+        "post",
+        "/api/projects/",
+        ANYONE,
+        ok=201,
+        outsider=201,
+        body=lambda w: {"name": "Brand new", "modality": "MR"},
+    ),
+    Row(
+        "edit a project",
+        "patch",
+        "/api/projects/{w.project.pk}/",
+        Role.MANAGER,
+        body=lambda w: {"description": "edited"},
+    ),
+    Row("delete a project", "delete", "/api/projects/{w.spare_project.pk}/", Role.MANAGER, ok=204),
+    # --- memberships
+    Row(
+        "list memberships",
+        "get",
+        "/api/memberships/?project={w.project.pk}",
+        Role.ANNOTATOR,
+        own_ids=lambda w: {w.member.pk},
+    ),
+    Row("read a membership", "get", "/api/memberships/{w.member.pk}/", Role.ANNOTATOR),
+    Row(
+        "add a member",
+        "post",
+        "/api/memberships/",
+        Role.MANAGER,
+        ok=201,
+        body=lambda w: {"project": w.project.pk, "username": "newbie", "role": "annotator"},
+    ),
+    Row(
+        "change a member's role",
+        "patch",
+        "/api/memberships/{w.member.pk}/",
+        Role.MANAGER,
+        body=lambda w: {"role": "reviewer"},
+    ),
+    Row("remove a member", "delete", "/api/memberships/{w.member.pk}/", Role.MANAGER, ok=204),
+    # --- rounds
+    Row(
+        "list rounds",
+        "get",
+        "/api/rounds/",
+        Role.ANNOTATOR,
+        own_ids=lambda w: {w.old_round.pk, w.open_round.pk},
+    ),
+    Row("read a round", "get", "/api/rounds/{w.open_round.pk}/", Role.ANNOTATOR),
+    Row(
+        "open a round",
+        "post",
+        "/api/rounds/",
+        Role.MANAGER,
+        ok=201,
+        body=lambda w: {"project": w.spare_project.pk, "is_manual_baseline": True},
+    ),
+    Row(
+        "edit a round",
+        "patch",
+        "/api/rounds/{w.open_round.pk}/",
+        Role.MANAGER,
+        body=lambda w: {"is_manual_baseline": True},
+    ),
+    Row("close a round", "post", "/api/rounds/{w.open_round.pk}/close/", Role.MANAGER),
+    Row("delete a round", "delete", "/api/rounds/{w.old_round.pk}/", Role.MANAGER, ok=204),
+    # --- model versions
+    Row(
+        "list model versions",
+        "get",
+        "/api/model-versions/",
+        Role.ANNOTATOR,
+        own_ids=lambda w: {w.model_version.pk},
+    ),
+    Row("read a model version", "get", "/api/model-versions/{w.model_version.pk}/", Role.ANNOTATOR),
+    Row(
+        "register a model version",
+        "post",
+        "/api/model-versions/",
+        Role.ADMIN,
+        ok=201,
+        body=lambda w: {"project": w.project.pk, "name": "v2", "checkpoint_key": "models/v2.pt"},
+    ),
+    Row(
+        "edit a model version",
+        "patch",
+        "/api/model-versions/{w.model_version.pk}/",
+        Role.ADMIN,
+        body=lambda w: {"metrics": {"dice": 0.91}},
+    ),
+    Row("activate a model version", "post", "/api/model-versions/{w.model_version.pk}/activate/", Role.ADMIN),
+    Row("delete a model version", "delete", "/api/model-versions/{w.model_version.pk}/", Role.ADMIN, ok=204),
+    # --- training runs
+    Row(
+        "list training runs",
+        "get",
+        "/api/training-runs/",
+        Role.ANNOTATOR,
+        own_ids=lambda w: {w.training_run.pk},
+    ),
+    Row("read a training run", "get", "/api/training-runs/{w.training_run.pk}/", Role.ANNOTATOR),
+    Row(
+        "start a training run",
+        "post",
+        "/api/training-runs/",
+        Role.ADMIN,
+        ok=201,
+        body=lambda w: {"project": w.project.pk, "round": w.old_round.pk, "hyperparameters": {"epochs": 1}},
+    ),
+    Row("cancel a training run", "post", "/api/training-runs/{w.training_run.pk}/cancel/", Role.ADMIN),
+    # --- targets
+    Row(
+        "list targets",
+        "get",
+        "/api/targets/?case={w.case.pk}",
+        Role.ANNOTATOR,
+        own_ids=lambda w: {w.target.pk, w.bare_target.pk, w.submitted_target.pk},
+    ),
+    Row("read a target", "get", "/api/targets/{w.target.pk}/", Role.ANNOTATOR),
+    Row(
+        "create a target",
+        "post",
+        "/api/targets/",
+        Role.ANNOTATOR,
+        ok=201,
+        body=lambda w: {"case": w.case.pk, "label": "lesion", "key_frame": 2},
+    ),
+    Row(
+        "edit a target",
+        "patch",
+        "/api/targets/{w.target.pk}/",
+        Role.ANNOTATOR,
+        body=lambda w: {"key_frame": 3},
+    ),
+    Row("delete a target", "delete", "/api/targets/{w.bare_target.pk}/", Role.MANAGER, ok=204),
+    Row("submit a target", "post", "/api/targets/{w.target.pk}/submit/", Role.ANNOTATOR),
+    Row(
+        "accept a target",
+        "post",
+        "/api/targets/{w.submitted_target.pk}/accept/",
+        Role.REVIEWER,
+        body=lambda w: {"comment": "fine"},
+    ),
+    Row(
+        "reject a target",
+        "post",
+        "/api/targets/{w.submitted_target.pk}/reject/",
+        Role.REVIEWER,
+        body=lambda w: {"comment": "missed the rim"},
+    ),
+    # --- prompts
+    Row(
+        "list prompts",
+        "get",
+        "/api/prompts/?target={w.target.pk}",
+        Role.ANNOTATOR,
+        own_ids=lambda w: {w.prompt.pk, w.withdrawn_prompt.pk},
+    ),
+    Row("read a prompt", "get", "/api/prompts/{w.prompt.pk}/", Role.ANNOTATOR),
+    Row(
+        "place a prompt",
+        "post",
+        "/api/prompts/",
+        Role.ANNOTATOR,
+        ok=201,
+        body=lambda w: {"target": w.target.pk, "frame": 0, "kind": "box", "payload": {"box": [1, 1, 5, 6]}},
+    ),
+    Row("withdraw a prompt", "post", "/api/prompts/{w.prompt.pk}/withdraw/", Role.ANNOTATOR),
+    Row("restore a prompt", "post", "/api/prompts/{w.withdrawn_prompt.pk}/restore/", Role.ANNOTATOR),
+    # --- mask revisions
+    Row(
+        "list mask revisions",
+        "get",
+        "/api/mask-revisions/?target={w.target.pk}",
+        Role.ANNOTATOR,
+        own_ids=lambda w: {w.revision.pk},
+    ),
+    Row("read a mask revision", "get", "/api/mask-revisions/{w.revision.pk}/", Role.ANNOTATOR),
+    Row(
+        "read a mask revision's frames", "get", "/api/mask-revisions/{w.revision.pk}/frames/", Role.ANNOTATOR
+    ),
+    Row(
+        "save an edited mask",
+        "post",
+        "/api/mask-revisions/",
+        Role.ANNOTATOR,
+        ok=201,
+        body=lambda w: {"target": w.target.pk, "slices": {"0": {"rle": [9, 3, 52]}}},
+    ),
+    # --- interaction events (annotators and reviewers see only their own; this one is the admin's)
+    Row("list events", "get", "/api/events/", Role.MANAGER, own_ids=lambda w: {w.event.pk}),
+    Row("read an event", "get", "/api/events/{w.event.pk}/", Role.MANAGER, denied=404),
+    Row("send events", "post", "/api/events/", Role.ANNOTATOR, ok=201, body=_event),
+]
+
+
+def _ids(payload) -> set:
+    results = payload["results"] if isinstance(payload, dict) and "results" in payload else payload
+    return {item["id"] for item in results}
+
+
+def _expected(row: Row, caller: str) -> int:
+    if caller == "outsider":
+        if row.outsider is not None:
+            return row.outsider
+        return 400 if row.body is not None and row.method == "post" and "{w." not in row.path else 404
+    if row.least == ANYONE or RANK[caller] >= RANK[row.least]:
+        return row.ok
+    return row.denied
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("row", ROWS, ids=str)
+def test_each_endpoint_answers_each_caller_as_the_matrix_says(row, caller, world, client_for):
+    path = row.path.format(w=world)
+    body = row.body(world) if row.body else None
+    user = None if caller == "anonymous" else world.users[caller]
+    response = getattr(client_for(user), row.method)(path, body, format="json")
+    if caller == "anonymous":
+        assert response.status_code in (401, 403), response.content
+        assert "results" not in response.json()
+        return
+    if row.own_ids is not None:
+        assert response.status_code == 200, response.content
+        seen = _ids(response.json())
+        if caller == "outsider":
+            assert not seen & row.own_ids(world)
+        elif RANK[caller] >= RANK[row.least]:
+            assert row.own_ids(world) <= seen
+        else:
+            assert not seen & row.own_ids(world)
+        return
+    expected = _expected(row, caller)
+    assert response.status_code == expected, (caller, response.status_code, response.content[:300])
+    if expected >= 400:
+        assert "detail" in response.json()
+
+
+def test_the_matrix_covers_every_registered_viewset_route():
+    """A new viewset must come with rows: every /api/ collection registered in the URLconf has one."""
+    from django.urls import get_resolver
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif getattr(pattern, "name", "") and pattern.name.endswith("-list"):
+                yield (prefix + str(pattern.pattern)).split("^")[-1].rstrip("$").lstrip("/")
+
+    mine = {
+        "projects/",
+        "memberships/",
+        "rounds/",
+        "model-versions/",
+        "training-runs/",
+        "targets/",
+        "prompts/",
+        "mask-revisions/",
+        "events/",
+    }
+    registered = {route for route in walk(get_resolver().url_patterns) if route in mine}
+    covered = {row.path.split("/api/")[1].split("/")[0] + "/" for row in ROWS}
+    assert registered == mine
+    assert mine <= covered
+
+
+@pytest.mark.django_db
+def test_a_superuser_reads_and_acts_in_every_project(world, client_for):
+    root = get_user_model().objects.create_superuser(username="root", password="root-pw-123")
+    client = client_for(root)
+    assert client.get(f"/api/targets/{world.target.pk}/").status_code == 200
+    assert (
+        client.post(f"/api/targets/{world.submitted_target.pk}/accept/", {}, format="json").status_code == 200
+    )
+    names = {p["name"] for p in client.get("/api/projects/").json()["results"]}
+    assert {"Liver lesions", "Other project", "Spare project"} <= names
+
+
+def test_the_accepted_target_really_changed_state(world, client_for):
+    """The matrix's success rows act for real: a reviewer's accept moves the target on."""
+    client_for(world.users[Role.REVIEWER]).post(
+        f"/api/targets/{world.submitted_target.pk}/accept/", {"comment": "ok"}, format="json"
+    )
+    world.submitted_target.refresh_from_db()
+    assert world.submitted_target.status == TargetStatus.ACCEPTED
+    assert world.submitted_target.review_comment == "ok"
