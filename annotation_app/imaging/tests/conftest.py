@@ -21,3 +21,40 @@ def stored_files(tmp_path) -> list[str]:
         if folder.exists():
             out += [str(p.relative_to(tmp_path)) for p in folder.rglob("*") if p.is_file()]
     return out
+
+
+def make_ready_case(project, array, kind="volume", modality="CT", **fields):
+    """A ready case whose canonical array is `array`, without running the ingest."""
+    from annotation_app.imaging.models import Case
+    from annotation_app.imaging.storage import save_case_array
+
+    case = Case.objects.create(
+        project=project,
+        name=fields.pop("name", "case"),
+        kind=kind,
+        modality=modality,
+        shape=list(array.shape),
+        spacing=[2.0, 0.8, 0.7],
+        origin=[0.0, 0.0, 0.0],
+        direction=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
+        status="ready",
+        **fields,
+    )
+    meta = {
+        "dtype": str(array.dtype),
+        "rescale": {"slope": 1.0, "intercept": 0.0},
+        "window": {"level": 40.0, "width": 400.0},
+    }
+    meta.update(fields.get("image_meta") or {})
+    case.image_key = save_case_array(case, array)
+    case.image_meta = meta
+    case.save()
+    return case
+
+
+@pytest.fixture
+def volume_case(project):
+    import numpy as np
+
+    array = np.arange(6 * 20 * 30, dtype=np.int16).reshape(6, 20, 30) - 1000
+    return make_ready_case(project, array)
