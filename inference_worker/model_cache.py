@@ -115,6 +115,8 @@ class ModelCache:
     # --- models
     def model(self, spec: ModelSpec, device: str) -> tuple[Any, bool]:
         """(model, loaded_now): the model for `spec` on `device`, loaded at most once per process."""
+        if not spec.checkpoint.is_file():
+            raise ModelUnavailable(f"model checkpoint not found: {spec.checkpoint} (model {spec.name})")
         key = spec.cache_key(device)
         with self._lock:
             if key in self._models:
