@@ -106,6 +106,7 @@ def stage_upload(
     modality: str | None = None,
     assignee=None,
     run: str = "queue",
+    extra_meta: dict | None = None,
 ) -> list[Case]:
     """Validate `uploads` [(file name, file)] and create its cases; run="queue" | "sync" | "none"."""
     if modality and modality not in Modality.values:
@@ -156,6 +157,7 @@ def stage_upload(
                             "source": source.describe(),
                             "original_name": original_name,
                             "ignored_files": ignored[:50],
+                            **(extra_meta or {}),
                         },
                     )
                 )

@@ -145,3 +145,22 @@ def load_frames(root: Path, source: Source, modality: str | None, progress=None)
         if progress and i % 16 == 0:
             progress(0.8 * (i + 1) / len(source.files))
     return _finish(frames, None, "frames", modality)
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: float = 25.0, crf: int = 12) -> Path:
+    """Encode (t, y, x) grey or (t, y, x, 3) RGB uint8 frames as H.264 (yuv420p, so even sizes)."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "ultrafast"}
+        for frame in frames:
+            rgb = np.repeat(frame[..., None], 3, axis=2) if frame.ndim == 2 else frame
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
