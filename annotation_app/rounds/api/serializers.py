@@ -37,6 +37,8 @@ class RoundSerializer(StrictModelSerializer):
             "closed_at",
         ]
         read_only_fields = ["id", "number", "status", "opened_at", "closed_at"]
+        # "One open round per project" is checked by the view under a lock (409), and by the database.
+        validators: list = []
 
     def validate(self, attrs):
         project = attrs.get("project") or self.instance.project
@@ -67,6 +69,8 @@ class ModelVersionSerializer(StrictModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "training_run", "status", "created_at"]
+        # Unique names and "one active model" are the database's to enforce (a clash is a 409).
+        validators: list = []
 
     def validate_sha256(self, value: str) -> str:
         if value and (len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower())):

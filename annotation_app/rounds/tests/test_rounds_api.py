@@ -1,0 +1,104 @@
+"""Rounds, model versions and training runs through the API."""
+
+import pytest
+
+from annotation_app.rounds.models import ModelVersion, Round, TrainingRun
+
+FINE_TUNE = "inference_worker.tasks.training.fine_tune"
+
+
+@pytest.mark.django_db
+def test_rounds_open_with_the_next_number_one_at_a_time(project, manager, client_for):
+    client = client_for(manager)
+    first = client.post("/api/rounds/", {"project": project.pk, "is_manual_baseline": True})
+    assert first.status_code == 201
+    assert (first.json()["number"], first.json()["status"]) == (1, "open")
+    second = client.post("/api/rounds/", {"project": project.pk})
+    assert second.status_code == 409
+    assert "open round" in second.json()["detail"]
+    closed = client.post(f"/api/rounds/{first.json()['id']}/close/")
+    assert closed.json()["status"] == "closed" and closed.json()["closed_at"]
+    assert client.post("/api/rounds/", {"project": project.pk}).json()["number"] == 2
+
+
+@pytest.mark.django_db
+def test_closing_a_closed_round_is_a_conflict(project, manager, client_for):
+    round_ = Round.objects.create(project=project, number=1)
+    round_.close()
+    assert client_for(manager).post(f"/api/rounds/{round_.pk}/close/").status_code == 409
+
+
+@pytest.mark.django_db
+def test_a_round_cannot_use_another_projects_model(project, other_project, manager, client_for):
+    foreign = ModelVersion.objects.create(project=other_project, name="v1", checkpoint_key="x.pt")
+    response = client_for(manager).post("/api/rounds/", {"project": project.pk, "model_version": foreign.pk})
+    assert response.status_code == 400
+    assert "model_version" in response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_activating_a_model_retires_the_previous_active_one(project, owner, client_for):
+    client = client_for(owner)
+    ids = [
+        client.post(
+            "/api/model-versions/", {"project": project.pk, "name": n, "checkpoint_key": f"{n}.pt"}
+        ).json()["id"]
+        for n in ("v1", "v2")
+    ]
+    client.post(f"/api/model-versions/{ids[0]}/activate/")
+    assert client.post(f"/api/model-versions/{ids[1]}/activate/").json()["status"] == "active"
+    statuses = dict(ModelVersion.objects.values_list("name", "status"))
+    assert statuses == {"v1": "retired", "v2": "active"}
+
+
+@pytest.mark.django_db
+def test_a_model_version_checksum_must_be_hexadecimal(project, owner, client_for):
+    body = {"project": project.pk, "name": "v1", "checkpoint_key": "v1.pt", "sha256": "not-a-hash"}
+    response = client_for(owner).post("/api/model-versions/", body)
+    assert response.status_code == 400
+    assert "sha256" in response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_a_duplicate_model_name_is_a_conflict(project, owner, client_for):
+    body = {"project": project.pk, "name": "v1", "checkpoint_key": "v1.pt"}
+    client = client_for(owner)
+    assert client.post("/api/model-versions/", body).status_code == 201
+    assert client.post("/api/model-versions/", body).status_code in (400, 409)
+
+
+@pytest.mark.django_db
+def test_a_training_run_is_a_queued_row_whose_task_is_sent_by_name_after_commit(
+    project, owner, client_for, django_capture_on_commit_callbacks, monkeypatch
+):
+    from celery import current_app
+
+    sent = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, **kw: sent.append((name, kw)))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client_for(owner).post(
+            "/api/training-runs/", {"project": project.pk, "hyperparameters": {"lr": 1e-5}}
+        )
+        assert response.status_code == 201
+        assert sent == []  # nothing leaves before the row is committed
+    run = TrainingRun.objects.get(pk=response.json()["id"])
+    assert (run.status, run.requested_by, run.hyperparameters) == ("queued", owner, {"lr": 1e-5})
+    for callback in callbacks:
+        callback()
+    assert sent == [(FINE_TUNE, {"args": [run.pk], "task_id": run.celery_task_id, "queue": "training"})]
+
+
+@pytest.mark.django_db
+def test_cancelling_a_queued_training_run_cancels_it_at_once(project, owner, client_for):
+    run = TrainingRun.objects.create(project=project)
+    body = client_for(owner).post(f"/api/training-runs/{run.pk}/cancel/").json()
+    assert (body["status"], body["cancel_requested"]) == ("cancelled", True)
+    assert client_for(owner).post(f"/api/training-runs/{run.pk}/cancel/").status_code == 409
+
+
+@pytest.mark.django_db
+def test_training_runs_cannot_be_edited_or_deleted(project, owner, client_for):
+    run = TrainingRun.objects.create(project=project)
+    client = client_for(owner)
+    assert client.patch(f"/api/training-runs/{run.pk}/", {"hyperparameters": {}}).status_code == 405
+    assert client.delete(f"/api/training-runs/{run.pk}/").status_code == 405
