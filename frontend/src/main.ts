@@ -1,1 +1,17 @@
-document.getElementById("app")!.textContent = "MedSAM2 annotation";
+/** Entry point: builds the app shell and its routes. */
+import "./styles.css";
+import { App } from "./app";
+import { caseView } from "./views/caseView";
+import { loginView } from "./views/login";
+import { manageView } from "./views/manage";
+import { reviewView } from "./views/review";
+import { worklistView } from "./views/worklist";
+
+const app = new App(document.getElementById("app")!);
+app.addRoute(/^\/login$/, (root, a) => loginView(root, a));
+app.addRoute(/^\/worklist$/, (root, a) => worklistView(root, a));
+app.addRoute(/^\/review$/, (root, a) => reviewView(root, a));
+app.addRoute(/^\/manage$/, (root, a, params) => manageView(root, a, params));
+app.addRoute(/^\/cases\/(\d+)$/, (root, a, params, m) => caseView(root, a, params, m));
+void app.start();
+(window as unknown as { medsam2App: App }).medsam2App = app;

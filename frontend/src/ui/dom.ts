@@ -48,3 +48,8 @@ export function statusBadge(status: string): HTMLElement {
 export function fmtDate(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : "";
 }
+
+/** Element.append that skips null/false children. */
+export function append(el: Element, ...children: (Node | string | null | undefined | false)[]): void {
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
+}

@@ -1,0 +1,399 @@
+/**
+ * The annotation state of one open case, without DOM: the selected target, its working mask, its
+ * prompts, the undo stack, the running propagation job and the per-frame scores. The case view
+ * renders it and forwards tool actions here. Every change publishes "change".
+ */
+import { ApiError, type ApiClient } from "../services/api";
+import type { EventService } from "../services/events";
+import type { JobService } from "../services/jobs";
+import { Emitter } from "../lib/pubsub";
+import { UndoStack, type Command } from "../lib/undo";
+import { MaskStore, type RleFrames } from "../viewer/maskStore";
+import type { Point } from "../viewer/types";
+import type { Case, FrameScore, Job, MaskRevision, Project, Prompt, Target } from "../types";
+
+export interface WorkspaceEvents extends Record<string, unknown> {
+  change: null;
+  message: { text: string; kind: "info" | "error" | "ok" };
+  /** the first frames of a job arrived (the view may jump to the key frame) */
+  firstFrames: number[];
+}
+
+type SavedRevision = MaskRevision & { frame_scores?: Record<string, FrameScore> };
+
+export class Workspace {
+  readonly events = new Emitter<WorkspaceEvents>();
+  readonly undo = new UndoStack();
+  targets: Target[] = [];
+  target: Target | null = null;
+  mask: MaskStore | null = null;
+  prompts: Prompt[] = [];
+  scores: Record<string, FrameScore> = {};
+  job: Job | null = null;
+  /** revision shown instead of the working mask (reviewer's "model proposal" toggle) */
+  viewing: "current" | "proposal" = "current";
+  busy = false;
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  private saving: Promise<void> | null = null;
+  private jobUnsubs: (() => void)[] = [];
+  private jobStartedAt = 0;
+  private firstFramesSeen = false;
+
+  constructor(
+    readonly api: ApiClient,
+    readonly timing: EventService,
+    readonly jobs: JobService,
+    readonly kase: Case,
+    readonly project: Project,
+  ) {
+    this.jobUnsubs.push(
+      jobs.on("progress", (j) => {
+        if (this.job && j.id === this.job.id) {
+          this.job = j;
+          this.emit();
+        }
+      }),
+      jobs.on("frames", ({ job, frames }) => {
+        if (this.job && job === this.job.id) this.applyFrames(frames);
+      }),
+      jobs.on("done", (j) => {
+        if (this.job && j.id === this.job.id) void this.onJobDone(j);
+      }),
+      jobs.on("error", ({ job, message }) => {
+        if (this.job && job === this.job.id) this.say(`Lost track of the propagation job: ${message}`, "error");
+      }),
+    );
+  }
+
+  get labelColor(): string {
+    const label = this.project.labels.find((l) => l.name === this.target?.label);
+    return label?.color ?? "#ff4d4f";
+  }
+
+  get editable(): boolean {
+    return !!this.target && !["submitted", "accepted"].includes(this.target.status) && this.viewing === "current";
+  }
+
+  get jobRunning(): boolean {
+    return !!this.job && !["succeeded", "failed", "cancelled"].includes(this.job.status);
+  }
+
+  destroy(): void {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    if (this.job) this.jobs.stop(this.job.id);
+    for (const u of this.jobUnsubs) u();
+    this.events.clear();
+  }
+
+  say(text: string, kind: "info" | "error" | "ok" = "info"): void {
+    this.events.emit("message", { text, kind });
+  }
+
+  private emit(): void {
+    this.events.emit("change", null);
+  }
+
+  async loadTargets(): Promise<void> {
+    this.targets = await this.api.list<Target>("/api/targets/", { case: this.kase.id });
+    if (this.target) this.target = this.targets.find((t) => t.id === this.target!.id) ?? this.target;
+    this.emit();
+  }
+
+  async createTarget(label: string): Promise<Target> {
+    const t = await this.api.post<Target>("/api/targets/", { case: this.kase.id, label });
+    this.targets.push(t);
+    await this.select(t.id);
+    return t;
+  }
+
+  async select(targetId: number | null): Promise<void> {
+    await this.flushSave();
+    if (this.job) this.jobs.stop(this.job.id);
+    this.job = null;
+    this.undo.clear();
+    this.viewing = "current";
+    this.target = targetId === null ? null : (this.targets.find((t) => t.id === targetId) ?? (await this.api.get<Target>(`/api/targets/${targetId}/`)));
+    this.timing.setContext({ case: this.kase.id, target: this.target?.id ?? null });
+    const [d, hgt, w] = this.kase.shape;
+    this.mask = this.target ? new MaskStore(d, hgt, w) : null;
+    this.prompts = [];
+    this.scores = {};
+    if (this.target) {
+      this.timing.record("target_opened", { label: this.target.label, status: this.target.status });
+      await Promise.all([this.loadRevision(this.target.current_revision?.id ?? null), this.loadPrompts()]);
+      // resume following a job that is still running (e.g. after a reload)
+      const running = await this.api.list<Job>("/api/propagation-jobs/", { target: this.target.id }).catch(() => [] as Job[]);
+      const active = running.find((j) => j.status === "queued" || j.status === "running");
+      if (active) this.followJob(active);
+    }
+    this.emit();
+  }
+
+  /** Load a revision's frames (all of them) and scores into the working mask. */
+  async loadRevision(revisionId: number | null): Promise<void> {
+    if (!this.mask) return;
+    if (revisionId === null) {
+      this.mask.applyRle({}, { replaceAll: true });
+      this.mask.baseRevision = null;
+      return;
+    }
+    const [frames, rev] = await Promise.all([
+      this.api.get<RleFrames>(`/api/mask-revisions/${revisionId}/frames/`),
+      this.api.get<SavedRevision>(`/api/mask-revisions/${revisionId}/`),
+    ]);
+    this.mask.applyRle(frames, { replaceAll: true });
+    this.mask.baseRevision = revisionId;
+    this.scores = { ...(rev.frame_scores ?? {}) } as Record<string, FrameScore>;
+    this.emit();
+  }
+
+  async loadPrompts(): Promise<void> {
+    if (!this.target) return;
+    this.prompts = await this.api.list<Prompt>("/api/prompts/", { target: this.target.id });
+    this.emit();
+  }
+
+  private async ensureTarget(): Promise<Target> {
+    if (this.target) return this.target;
+    const label = this.project.labels[0]?.name ?? "lesion";
+    return this.createTarget(label);
+  }
+
+  // --- prompts -------------------------------------------------------------------------------
+  async placePrompt(frame: number, kind: "box" | "point", payload: Record<string, unknown>): Promise<void> {
+    if (this.target && !this.editable) return this.say(`This target is ${this.target.status}; it cannot be changed.`, "error");
+    const target = await this.ensureTarget();
+    let prompt: Prompt;
+    try {
+      prompt = await this.api.post<Prompt>("/api/prompts/", { target: target.id, frame, kind, payload });
+    } catch (err) {
+      return this.say(err instanceof ApiError ? err.summary : String(err), "error");
+    }
+    this.prompts.push(prompt);
+    this.timing.record("prompt_placed", { prompt: prompt.id, kind, frame });
+    const cmd: Command = {
+      label: `${kind} prompt`,
+      undo: async () => {
+        await this.api.post(`/api/prompts/${prompt.id}/withdraw/`);
+        prompt.withdrawn = true;
+        this.emit();
+      },
+      redo: async () => {
+        await this.api.post(`/api/prompts/${prompt.id}/restore/`);
+        prompt.withdrawn = false;
+        this.emit();
+      },
+    };
+    this.undo.push(cmd);
+    this.emit();
+    await this.propagate();
+  }
+
+  placeBox(frame: number, box: [number, number, number, number]): Promise<void> {
+    return this.placePrompt(frame, "box", { box });
+  }
+
+  placePoint(frame: number, p: Point, label: 0 | 1): Promise<void> {
+    const r = (v: number) => Math.round(v * 10) / 10;
+    return this.placePrompt(frame, "point", { points: [[r(p[0]), r(p[1])]], labels: [label] });
+  }
+
+  // --- brush edits -------------------------------------------------------------------------
+  commitStroke(frame: number, before: Uint8Array | null, after: Uint8Array, mode: "brush" | "eraser"): void {
+    const mask = this.mask;
+    if (!mask || !this.editable) return;
+    mask.touch(frame);
+    this.timing.record("edit_stroke", { frame, tool: mode });
+    const restore = (data: Uint8Array | null) => {
+      mask.set(frame, data ? data.slice() : new Uint8Array(mask.frameSize), { dirty: true });
+      this.scheduleSave();
+      this.emit();
+    };
+    this.undo.push({ label: `${mode} stroke`, undo: () => restore(before), redo: () => restore(after) });
+    this.scheduleSave();
+    this.emit();
+  }
+
+  scheduleSave(delayMs = 1200): void {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      void this.save();
+    }, delayMs);
+  }
+
+  async flushSave(): Promise<void> {
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = null;
+      await this.save();
+    } else if (this.saving) {
+      await this.saving;
+    }
+  }
+
+  /** Save dirty frames as a new human MaskRevision over the loaded one. */
+  save(): Promise<void> {
+    const run = async () => {
+      const mask = this.mask;
+      const target = this.target;
+      if (!mask || !target || mask.dirty.length === 0) return;
+      const frames = mask.dirty;
+      const body: Record<string, unknown> = { target: target.id, source: "human", slices: mask.dirtyPayload() };
+      if (mask.baseRevision !== null) body.base_revision = mask.baseRevision;
+      try {
+        const rev = await this.api.post<SavedRevision>("/api/mask-revisions/", body);
+        mask.baseRevision = rev.id;
+        mask.clearDirty(frames);
+        target.current_revision = { id: rev.id, number: rev.number, source: rev.source, voxel_count: rev.voxel_count };
+        target.status = target.status === "draft" || target.status === "proposed" ? "correcting" : target.status;
+        this.emit();
+      } catch (err) {
+        this.say(`Could not save the edit: ${err instanceof ApiError ? err.summary : String(err)}`, "error");
+        throw err;
+      }
+    };
+    const p = (this.saving ?? Promise.resolve()).then(run, run);
+    this.saving = p.finally(() => {
+      if (this.saving === p) this.saving = null;
+    });
+    return p;
+  }
+
+  async doUndo(): Promise<void> {
+    try {
+      const cmd = await this.undo.undo();
+      if (cmd) this.timing.record("undo", { what: cmd.label });
+    } catch (err) {
+      this.say(`Undo failed: ${err instanceof ApiError ? err.summary : String(err)}`, "error");
+    }
+  }
+
+  async doRedo(): Promise<void> {
+    try {
+      const cmd = await this.undo.redo();
+      if (cmd) this.timing.record("redo", { what: cmd.label });
+    } catch (err) {
+      this.say(`Redo failed: ${err instanceof ApiError ? err.summary : String(err)}`, "error");
+    }
+  }
+
+  // --- propagation -------------------------------------------------------------------------
+  async propagate(body: Record<string, unknown> = {}): Promise<void> {
+    const target = this.target;
+    if (!target) return;
+    try {
+      await this.flushSave();
+    } catch {
+      return;
+    }
+    this.timing.record("propagation_requested", { ...body });
+    this.jobStartedAt = performance.now();
+    this.firstFramesSeen = false;
+    try {
+      const job = await this.jobs.start(target.id, body);
+      this.job = job;
+      this.emit();
+    } catch (err) {
+      this.say(err instanceof ApiError ? err.summary : String(err), "error");
+    }
+  }
+
+  private followJob(job: Job): void {
+    this.job = job;
+    this.jobStartedAt = performance.now();
+    void this.jobs.follow(job.id);
+  }
+
+  async cancelJob(): Promise<void> {
+    if (!this.job) return;
+    try {
+      this.job = await this.jobs.cancel(this.job.id);
+    } catch (err) {
+      this.say(err instanceof ApiError ? err.summary : String(err), "error");
+    }
+    this.emit();
+  }
+
+  private applyFrames(frames: RleFrames): void {
+    if (!this.mask) return;
+    const applied = this.mask.applyRle(frames);
+    for (const [k, v] of Object.entries(frames)) {
+      if (v && !Array.isArray(v)) {
+        const s = v as { object_score?: number; iou?: number };
+        this.scores[k] = { object_score: s.object_score, iou: s.iou };
+      }
+    }
+    if (!this.firstFramesSeen && applied.length) {
+      this.firstFramesSeen = true;
+      this.timing.record("propagation_received", { job: this.job?.id, first: true, ms: Math.round(performance.now() - this.jobStartedAt) });
+      this.events.emit("firstFrames", applied);
+    }
+    this.emit();
+  }
+
+  private async onJobDone(job: Job): Promise<void> {
+    this.job = job;
+    if (job.status === "succeeded") {
+      this.timing.record("propagation_received", { job: job.id, first: false, ms: Math.round(performance.now() - this.jobStartedAt), revision: job.result_revision });
+      if (job.result_revision) await this.loadRevision(job.result_revision);
+      this.say(`Propagation finished (${job.frames_done}/${job.frames_total} frames${job.device ? ` on ${job.device}` : ""}).`, "ok");
+    } else if (job.status === "failed") {
+      this.say(`Propagation failed: ${job.error || "no reason given"}`, "error");
+    } else {
+      this.say("Propagation cancelled.", "info");
+    }
+    await this.loadTargets();
+    this.emit();
+  }
+
+  // --- workflow ------------------------------------------------------------------------------
+  async submit(): Promise<void> {
+    const target = this.target;
+    if (!target) return;
+    try {
+      await this.flushSave();
+      const t = await this.api.post<Target>(`/api/targets/${target.id}/submit/`);
+      this.timing.record("submit", { revision: t.current_revision?.id ?? null });
+      this.replaceTarget(t);
+      this.say("Submitted for review.", "ok");
+    } catch (err) {
+      this.say(err instanceof ApiError ? err.summary : String(err), "error");
+    }
+  }
+
+  async review(decision: "accept" | "reject", comment: string): Promise<void> {
+    const target = this.target;
+    if (!target) return;
+    try {
+      const t = await this.api.post<Target>(`/api/targets/${target.id}/${decision}/`, { comment });
+      this.timing.record(decision === "accept" ? "review_accept" : "review_reject", { comment });
+      this.replaceTarget(t);
+      this.say(decision === "accept" ? "Accepted." : "Rejected and sent back.", "ok");
+    } catch (err) {
+      this.say(err instanceof ApiError ? err.summary : String(err), "error");
+    }
+  }
+
+  /** Reviewer toggle: show the latest model proposal or the current (final) mask. */
+  async showRevision(which: "current" | "proposal"): Promise<void> {
+    if (!this.target) return;
+    if (which === "proposal") {
+      const revs = await this.api.list<MaskRevision>("/api/mask-revisions/", { target: this.target.id, source: "model" });
+      const latest = revs.sort((a, b) => b.number - a.number)[0];
+      if (!latest) return this.say("This target has no model proposal.", "info");
+      this.viewing = "proposal";
+      await this.loadRevision(latest.id);
+    } else {
+      this.viewing = "current";
+      await this.loadRevision(this.target.current_revision?.id ?? null);
+    }
+    this.emit();
+  }
+
+  private replaceTarget(t: Target): void {
+    this.targets = this.targets.map((x) => (x.id === t.id ? t : x));
+    this.target = t;
+    this.emit();
+  }
+}
