@@ -27,7 +27,7 @@ import threading
 import uuid
 from datetime import timedelta
 
-from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_process_init, worker_ready, worker_shutdown
 from django.db import connection
 from django.utils import timezone
 
@@ -117,6 +117,20 @@ def _add_own_queue(sender, instance, **kwargs) -> None:
     # consume_from is None when the worker was started without -Q (it consumes every queue).
     if queues.consume_from is None or SHARED_GPU_QUEUE in queues.consume_from:
         queues.select_add(realtime.worker_queue(sender))
+
+
+@worker_process_init.connect
+def _preload_model_code(sender=None, **kwargs) -> None:
+    """A gpu pool process imports torch and medsam2 at start, not during its first job's latency."""
+    from annotation_app.celery import app
+
+    consumed = app.amqp.queues.consume_from
+    if consumed is None or SHARED_GPU_QUEUE in consumed:
+        try:
+            import medsam2.build  # noqa: F401
+            import medsam2.predictor  # noqa: F401
+        except Exception as exc:  # the job reports a broken install with a clear error later
+            log.warning("preloading medsam2 failed: %s", exc)
 
 
 @worker_ready.connect
