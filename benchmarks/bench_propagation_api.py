@@ -215,7 +215,8 @@ def run(args, worker) -> None:
         key_s = r["key_s"] if r["key_s"] is not None else float("nan")
         print(
             f"{name:<28} status={job.status:<9} key-frame mask {key_s:6.2f} s | "
-            f"all {job.frames_done:>3} frames {r['total_s']:6.2f} s | worker: queued {t.get('queued_s', 0):.2f} s, "
+            f"all {job.frames_done:>3} frames {r['total_s']:6.2f} s | "
+            f"worker: queued {t.get('queued_s', 0):.2f} s, "
             f"load {t.get('load_s', 0):.2f} s, first frame {t.get('first_frame_s', 0):.2f} s, "
             f"state {t.get('state_s', 0):.2f} s, propagate {t.get('propagate_s', 0):.2f} s "
             f"({rate:.2f} frames/s), features cached={bool(t.get('features_cached'))}, queue={job.queue}"
