@@ -415,10 +415,9 @@ class VolumePredictor:
         if largest_component:
             try:
                 from medsam2.postprocess import largest_component_3d
-            except ImportError:
-                largest_component_3d = None
-            if largest_component_3d is not None:
-                vols = {oid: np.asarray(largest_component_3d(v), dtype=bool) for oid, v in vols.items()}
+            except ImportError:  # helper not available in this build: return the raw masks
+                return vols
+            vols = {oid: np.asarray(largest_component_3d(v), dtype=bool) for oid, v in vols.items()}
         return vols
 
     # ------------------------------------------------------------------ validation / conversion

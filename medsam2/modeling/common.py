@@ -90,7 +90,7 @@ class PositionEmbeddingSine(nn.Module):
             raise ValueError("num_pos_feats must be even")
         if scale is not None and not normalize:
             raise ValueError("scale requires normalize=True")
-        self.half = num_pos_feats // 2
+        self.feats_per_axis = num_pos_feats // 2
         self.temperature = temperature
         self.normalize = normalize
         self.scale = 2 * math.pi if scale is None else scale
@@ -109,7 +109,7 @@ class PositionEmbeddingSine(nn.Module):
             eps = 1e-6
             y = y / (height + eps) * self.scale
             x = x / (width + eps) * self.scale
-        freqs = _sine_frequencies(self.half, self.temperature, device)
+        freqs = _sine_frequencies(self.feats_per_axis, self.temperature, device)
         pos_y = _interleave_sin_cos(y[..., None] / freqs)
         pos_x = _interleave_sin_cos(x[..., None] / freqs)
         pos = torch.cat((pos_y, pos_x), dim=-1).permute(2, 0, 1).contiguous()

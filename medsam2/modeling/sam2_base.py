@@ -303,10 +303,10 @@ class SAM2Base(nn.Module):
             t = frame_idx + step if reverse else frame_idx - step
             if t < 0 or t >= num_frames:
                 break
-            out = non_cond.get(t, unselected.get(t))
-            if out is not None:
+            found = non_cond.get(t, unselected.get(t))
+            if found is not None:
                 offsets.append(step)
-                ptrs.append(out.obj_ptr)
+                ptrs.append(found.obj_ptr)
         return offsets, ptrs, max_ptrs - 1
 
     def memory_conditioned_features(

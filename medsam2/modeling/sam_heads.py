@@ -60,6 +60,12 @@ class PromptEncoder(nn.Module):
         self._dense_pe.clear()
         super()._load_from_state_dict(*args, **kwargs)
 
+    def _point_weight(self, label: int) -> torch.Tensor:
+        """``(1, C)`` learned embedding added to points of ``label`` (0..3)."""
+        table = self.point_embeddings[label]
+        assert isinstance(table, nn.Embedding)
+        return table.weight
+
     def _embed_points(self, coords: torch.Tensor, labels: torch.Tensor, pad: bool) -> torch.Tensor:
         coords = coords + 0.5  # pixel centres
         if pad:
@@ -68,8 +74,8 @@ class PromptEncoder(nn.Module):
         emb = self.pe_layer.forward_with_coords(coords, self.input_image_size)
         lab = labels.unsqueeze(-1)
         emb = torch.where(lab == -1, torch.zeros_like(emb) + self.not_a_point_embed.weight, emb)
-        for value, table in enumerate(self.point_embeddings):
-            emb = torch.where(lab == value, emb + table.weight, emb)
+        for value in range(len(self.point_embeddings)):
+            emb = torch.where(lab == value, emb + self._point_weight(value), emb)
         return emb
 
     def forward(
@@ -99,9 +105,7 @@ class PromptEncoder(nn.Module):
             corners = self.pe_layer.forward_with_coords(
                 (boxes + 0.5).reshape(-1, 2, 2), self.input_image_size
             )
-            corners = corners + torch.cat(
-                [self.point_embeddings[2].weight, self.point_embeddings[3].weight], dim=0
-            )
+            corners = corners + torch.cat([self._point_weight(2), self._point_weight(3)], dim=0)
             parts.append(corners)
         sparse = torch.cat(parts, dim=1)
         if masks is not None:

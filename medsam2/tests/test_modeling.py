@@ -1,0 +1,152 @@
+"""Model modules: every config builds and runs, and the building blocks compute what they claim."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from medsam2.build import build_model
+from medsam2.configs import ModelConfig, TrunkConfig, get_config, list_configs, register_config
+from medsam2.modeling import PointInputs, TrackOutput
+from medsam2.modeling.common import apply_rope, axial_rope_angles
+from medsam2.modeling.hiera import _from_windows, _to_windows
+
+SMALL = [n for n in list_configs() if get_config(n).image_size <= 256]
+LARGE = [n for n in list_configs() if get_config(n).image_size > 256]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+def test_the_registry_holds_the_default_the_upstream_and_the_small_configs():
+    assert {"medsam2_t512", "sam2.1_t1024", "test_tiny", "bootstrap_s"} <= set(list_configs())
+    assert get_config().name == "medsam2_t512"
+    assert get_config("medsam2_t512").image_size == 512
+    assert get_config("sam2.1_t1024").image_size == 1024
+
+
+def test_an_unknown_config_name_raises_a_key_error_listing_the_known_ones():
+    with pytest.raises(KeyError, match="medsam2_t512"):
+        get_config("no_such_model")
+
+
+def test_registering_a_name_twice_is_refused_without_overwrite():
+    cfg = ModelConfig(name="test_tiny_copy_for_registry", image_size=64, trunk=get_config("test_tiny").trunk)
+    register_config(cfg)
+    with pytest.raises(ValueError, match="already registered"):
+        register_config(cfg)
+    assert register_config(cfg, overwrite=True) is cfg
+
+
+def test_an_inconsistent_config_is_rejected():
+    with pytest.raises(ValueError, match="multiple of 32"):
+        ModelConfig(name="bad", image_size=100)
+    with pytest.raises(ValueError, match="one window size per stage"):
+        ModelConfig(name="bad", trunk=TrunkConfig(window_spec=(8, 4)))
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_configs_track_a_prompted_frame_and_a_following_frame_without_nans(name):
+    torch.manual_seed(0)
+    model = build_model(name)
+    s = model.image_size
+    with torch.inference_mode():
+        feats = model.encode_image(torch.randn(2, 3, s, s))
+        f0, f1 = feats.select(0), feats.select(1)
+        assert f0.vision.shape == (1, model.hidden_dim, s // 16, s // 16)
+        assert [h.shape[-1] for h in f0.high_res] == [s // 4, s // 8]
+        box = PointInputs(torch.tensor([[[s * 0.2, s * 0.2], [s * 0.7, s * 0.6]]]), torch.tensor([[2, 3]]))
+        out0 = model.track_step(0, True, f0, box, None, {}, {}, 2)
+        assert out0.pred_masks.shape == (1, 1, s // 4, s // 4)
+        assert out0.maskmem_features is not None
+        assert out0.maskmem_features.shape == (1, model.mem_dim, s // 16, s // 16)
+        out1 = model.track_step(1, False, f1, None, None, {0: out0}, {}, 2)
+    for t in (out0.pred_masks, out0.obj_ptr, out1.pred_masks, out1.obj_ptr, out1.maskmem_features):
+        assert t is not None and torch.isfinite(t).all()
+
+
+@pytest.mark.parametrize("name", LARGE)
+def test_large_configs_build_with_the_sam2_1_tiny_parameter_count_and_run_their_heads(name):
+    torch.manual_seed(0)
+    model = build_model(name)
+    # SAM2.1 Hiera-Tiny: 38,962,498 parameters (plus a 2x128 random-projection buffer).
+    assert sum(p.numel() for p in model.parameters()) == 38_962_498
+    f = model.feat_size
+    with torch.inference_mode():
+        vis = torch.randn(1, 256, f, f)
+        high = [torch.randn(1, 32, 4 * f, 4 * f), torch.randn(1, 64, 2 * f, 2 * f)]
+        sam = model.forward_sam_heads(vis, None, None, high, multimask_output=True)
+    assert sam.multimasks.shape == (1, 3, 4 * f, 4 * f)
+    assert sam.high_res_masks.shape == (1, 1, model.image_size, model.image_size)
+    assert torch.isfinite(sam.multimasks).all() and torch.isfinite(sam.obj_ptr).all()
+
+
+def test_window_partition_round_trips_and_pads_with_zeros():
+    x = torch.arange(2 * 5 * 7 * 3, dtype=torch.float32).reshape(2, 5, 7, 3)
+    win, padded = _to_windows(x, 4)
+    assert padded == (8, 8)
+    assert win.shape == (2 * 2 * 2, 4, 4, 3)
+    assert torch.equal(win[0, :4, :4], x[0, :4, :4])
+    assert torch.equal(win[3, 1:, 3:], torch.zeros(3, 1, 3))  # bottom-right window of image 0: padding
+    assert torch.equal(_from_windows(win, 4, padded, (5, 7)), x)
+
+
+def test_rope_equals_complex_multiplication_by_unit_phasors():
+    torch.manual_seed(0)
+    x = torch.randn(1, 2, 16, 8)
+    angles = axial_rope_angles(8, 4, 4)
+    assert angles.shape == (16, 4)
+    # token 5 is (x=1, y=1): x-columns rotate by 1 * freq, y-columns by 1 * freq
+    assert torch.allclose(angles[5], torch.tensor([1.0, 0.01, 1.0, 0.01]))
+    expected = torch.view_as_real(
+        torch.view_as_complex(x.reshape(1, 2, 16, 4, 2)) * torch.polar(torch.ones_like(angles), angles)
+    ).flatten(-2)
+    assert torch.allclose(apply_rope(x, angles.cos(), angles.sin()), expected, atol=1e-6)
+
+
+def test_value_folded_cross_attention_equals_the_plain_one():
+    torch.manual_seed(0)
+    model = build_model("test_tiny")
+    attn = model.memory_attention.layers[0].cross_attn_image
+    side = model.feat_size
+    q = torch.randn(1, side * side, model.hidden_dim)
+    mem = torch.randn(1, 3 * side * side + 8, model.mem_dim)
+    with torch.inference_mode():
+        plain = attn(q, mem, mem, num_k_exclude_rope=8)
+        attn.fold_values = True
+        folded = attn(q, mem, mem, num_k_exclude_rope=8)
+    assert torch.allclose(plain, folded, atol=1e-5)
+
+
+def test_a_mask_prompt_is_used_as_output_with_plus_minus_ten_logits():
+    torch.manual_seed(0)
+    model = build_model("test_tiny")
+    s = model.image_size
+    mask = torch.zeros(1, 1, s, s)
+    mask[..., 8:40, 16:48] = 1
+    with torch.inference_mode():
+        feats = model.encode_image(torch.randn(1, 3, s, s))
+        out = model.track_step(0, True, feats, None, mask, {}, {}, 1)
+    assert isinstance(out, TrackOutput)
+    assert out.pred_masks_high_res is not None
+    assert torch.equal(out.pred_masks_high_res > 0, mask > 0)
+    assert out.pred_masks_high_res.max().item() == 10.0 and out.pred_masks_high_res.min().item() == -10.0
+    assert out.object_score_logits.item() == 10.0
+
+
+def test_sine_position_encoding_of_the_first_cell_matches_the_formula():
+    model = build_model("test_tiny")
+    pe = model.image_encoder.neck.position_encoding.encoding(4, 4, torch.device("cpu"))
+    d = model.hidden_dim
+    assert pe.shape == (d, 4, 4)
+    # y channel 0 at row 0: sin(1 / (4 + 1e-6) * 2 pi); channel 1: cos of the same angle
+    angle = 1 / (4 + 1e-6) * 2 * math.pi
+    assert pe[0, 0, 0].item() == pytest.approx(math.sin(angle), abs=1e-6)
+    assert pe[1, 0, 0].item() == pytest.approx(math.cos(angle), abs=1e-6)
