@@ -6,6 +6,7 @@ axis of the case's canonical array ((z, y, x) volumes, (t, y, x) videos).
 
 import math
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotation_app.annotations.models import (
@@ -99,7 +100,8 @@ class TargetSerializer(StrictModelSerializer):
             "updated_at",
         ]
 
-    def get_current_revision(self, target) -> RevisionSummarySerializer | None:
+    @extend_schema_field(RevisionSummarySerializer(allow_null=True))
+    def get_current_revision(self, target) -> dict | None:
         # The list query annotates these (one query for the page); a lone object asks the database.
         if hasattr(target, "cur_rev_id"):
             if target.cur_rev_id is None:
