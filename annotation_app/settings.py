@@ -150,6 +150,15 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, cases, targets, prompts, masks, propagation jobs, rounds and models.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a `status` (and `kind`) with different choices: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "TargetStatusEnum": "annotation_app.annotations.models.TargetStatus",
+        "RoundStatusEnum": "annotation_app.rounds.models.RoundStatus",
+        "ModelStatusEnum": "annotation_app.rounds.models.ModelStatus",
+        # training runs and propagation jobs share one set of states
+        "RunStatusEnum": "annotation_app.rounds.models.TrainingStatus",
+        "CaseStatusEnum": "annotation_app.imaging.models.CaseStatus",
+    },
 }
 
 # --- Celery: three queues; routing by task name. Embedded default: kombu's filesystem transport.
