@@ -113,18 +113,41 @@ def parse_window(window: str | tuple[float, float] | list[float]) -> tuple[float
     return width, level
 
 
+_CHUNK_VOXELS = 1 << 22  # ~4M voxels per float64 chunk (32 MB): bounded memory on big CT series
+
+
+def _scale_to_uint8(arr: np.ndarray, lower: float, upper: float, keep_zero: bool = False) -> np.ndarray:
+    """Clip ``arr`` to [lower, upper], scale to 0..255, round; processed in slabs along axis 0.
+
+    NaN -> 0. With ``keep_zero`` voxels that are exactly 0 (or NaN) in ``arr`` stay 0.
+    """
+    if arr.ndim == 0:
+        return _scale_to_uint8(arr[None], lower, upper, keep_zero)[0]
+    out = np.empty(arr.shape, dtype=np.uint8)
+    step = max(1, _CHUNK_VOXELS // max(1, arr[0].size))
+    for i in range(0, arr.shape[0], step):
+        chunk = np.asarray(arr[i : i + step], dtype=np.float64)
+        nan = np.isnan(chunk)
+        # Multiply before dividing: (v - lower) * 255 / width is exact for the half-way values that
+        # a precomputed 255 / width factor would round the wrong way (e.g. 40 HU in the abdomen window).
+        scaled = (np.clip(chunk, lower, upper) - lower) * 255.0 / (upper - lower)
+        scaled[nan] = 0.0
+        if keep_zero:
+            scaled[(chunk == 0) | nan] = 0.0
+        out[i : i + step] = np.rint(scaled)
+    return out
+
+
 def window_ct(volume: np.ndarray, width: float, level: float) -> np.ndarray:
     """Map Hounsfield units to uint8 with a CT window.
 
     Values are clipped to ``[level - width/2, level + width/2]`` and scaled linearly so that the lower
     bound becomes 0 and the upper bound 255 (rounded to nearest). Shape is preserved. NaN -> 0.
     """
-    if width <= 0:
+    if not width > 0:
         raise ValueError(f"window width must be positive, got {width}")
     lower = level - width / 2.0
-    arr = np.asarray(volume, dtype=np.float64)
-    scaled = (np.clip(arr, lower, lower + width) - lower) * 255.0 / width
-    return np.rint(np.nan_to_num(scaled, nan=0.0)).astype(np.uint8)
+    return _scale_to_uint8(np.asarray(volume), lower, lower + width)
 
 
 def percentile_uint8(volume: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> np.ndarray:
@@ -132,24 +155,21 @@ def percentile_uint8(volume: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> n
 
     The ``lo``/``hi`` percentiles (0..100) are computed over voxels != 0 only, because the zero
     background outside the body would otherwise dominate the low percentile. Values are clipped to
-    that range and scaled to 0..255 (rounded); voxels that were exactly 0 stay 0. An all-zero input
-    gives all zeros; a constant non-zero input maps its non-zero voxels to 255.
+    that range and scaled to 0..255 (rounded); voxels that were exactly 0 (or NaN) stay 0. An all-zero
+    input gives all zeros; a constant non-zero input maps its non-zero voxels to 255.
     """
     if not 0.0 <= lo < hi <= 100.0:
         raise ValueError(f"need 0 <= lo < hi <= 100, got lo={lo}, hi={hi}")
-    arr = np.nan_to_num(np.asarray(volume, dtype=np.float64), nan=0.0)
-    nonzero = arr != 0
-    out = np.zeros(arr.shape, dtype=np.uint8)
-    if not nonzero.any():
-        return out
-    p_lo, p_hi = np.percentile(arr[nonzero], [lo, hi])
+    arr = np.asarray(volume)
+    valid = arr != 0
+    if np.issubdtype(arr.dtype, np.floating):
+        valid &= ~np.isnan(arr)
+    if not valid.any():
+        return np.zeros(arr.shape, dtype=np.uint8)
+    p_lo, p_hi = (float(v) for v in np.percentile(arr[valid], [lo, hi]))
     if p_hi <= p_lo:
-        out[nonzero] = 255
-        return out
-    scaled = (np.clip(arr, p_lo, p_hi) - p_lo) * (255.0 / (p_hi - p_lo))
-    out[:] = np.rint(scaled).astype(np.uint8)
-    out[~nonzero] = 0
-    return out
+        return np.where(valid, np.uint8(255), np.uint8(0))
+    return _scale_to_uint8(arr, p_lo, p_hi, keep_zero=True)
 
 
 def _check_frames_shape(array: np.ndarray) -> None:

@@ -165,3 +165,18 @@ def test_model_input_downsamples_with_antialiasing():
 def test_model_input_rejects_non_uint8_frames():
     with pytest.raises(ValueError, match="uint8"):
         to_model_input(np.zeros((1, 4, 4), dtype=np.float32), 4)
+
+
+def test_chunked_mapping_equals_the_formula_on_every_slice(monkeypatch):
+    import medsam2.preprocessing as pre
+
+    monkeypatch.setattr(pre, "_CHUNK_VOXELS", 50)  # several slabs of 2 slices each
+    vol = np.random.default_rng(0).integers(-1200, 1600, size=(7, 5, 5)).astype(np.int16)
+    expected = np.rint((np.clip(vol.astype(np.float64), -160, 240) + 160) * 255 / 400).astype(np.uint8)
+    np.testing.assert_array_equal(window_ct(vol, 400, 40), expected)
+
+
+def test_nan_voxels_map_to_zero():
+    vol = np.array([[[np.nan, 240.0]]])
+    assert window_ct(vol, 400, 40).tolist() == [[[0, 255]]]
+    assert percentile_uint8(np.array([[[np.nan, 1.0, 2.0]]]), 0, 100).tolist() == [[[0, 0, 255]]]
