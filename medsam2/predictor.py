@@ -362,9 +362,11 @@ class VolumePredictor:
                 return None
             out = self._track(state, obj, frame_idx, False, None, None, reverse, True, upcoming=upcoming)
             obj.non_cond[frame_idx] = out
+            present = float(out.object_score_logits.reshape(-1)[0]) > 0
+            absent[obj.obj_id] = 0 if present else absent[obj.obj_id] + 1
+        else:
+            absent[obj.obj_id] = 0  # a prompted frame restarts the count
         obj.tracked[frame_idx] = reverse
-        present = float(out.object_score_logits.reshape(-1)[0]) > 0
-        absent[obj.obj_id] = 0 if present else absent[obj.obj_id] + 1
         return out
 
     def _commit_pending(self, state: InferenceState) -> None:
