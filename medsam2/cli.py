@@ -242,8 +242,6 @@ class _LazyPredictor:
 
 
 def cmd_segment_volume(args: argparse.Namespace) -> int:
-    if args.slice is None:
-        raise CLIError("--slice K is required (the slice the box is drawn on)")
     summary = _volume_job(
         _LazyPredictor(args), args.image, args.box, args.slice, args.out, args.modality, args.window,
         args.largest_component, not args.quiet,
@@ -271,6 +269,7 @@ def cmd_segment_video(args: argparse.Namespace) -> int:
 
 
 BATCH_COLUMNS = ("image", "box", "slice", "out")
+BOX_HELP = "box corners in pixels of the prompted slice/frame (x = column, y = row)"
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -367,8 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("segment-volume", help="segment one object in a 3D scan from a box on one slice")
     p.add_argument("image", help="NIfTI/NRRD/MHA file or DICOM folder")
-    p.add_argument("--box", nargs=4, required=True, metavar=("X0", "Y0", "X1", "Y1"))
-    p.add_argument("--slice", type=int, metavar="K", help="index of the slice the box is drawn on")
+    p.add_argument("--box", nargs=4, required=True, metavar=("X0", "Y0", "X1", "Y1"), help=BOX_HELP)
+    p.add_argument(
+        "--slice", type=int, required=True, metavar="K", help="index of the slice the box is drawn on"
+    )
     p.add_argument("--modality", default="CT", help="CT, MR, PET, US, ... (default CT)")
     p.add_argument("--window", help="CT window: name (abdomen, lung, brain, ...) or WIDTH,LEVEL")
     p.add_argument("--out", required=True, help="output mask (.nii.gz, .nrrd, .mha)")
@@ -378,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("segment-video", help="segment one object in a video from a box on one frame")
     p.add_argument("video", help="video file (mp4, avi, ...) or folder of JPEG/PNG frames")
-    p.add_argument("--box", nargs=4, required=True, metavar=("X0", "Y0", "X1", "Y1"))
+    p.add_argument("--box", nargs=4, required=True, metavar=("X0", "Y0", "X1", "Y1"), help=BOX_HELP)
     p.add_argument("--frame", type=int, default=0, help="index of the frame the box is drawn on (default 0)")
     p.add_argument("--modality", default="OT", help="US, ES (endoscopy) or OT (default)")
     p.add_argument("--max-frames", type=int, default=None, help="read at most this many frames")
