@@ -1,8 +1,13 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from annotation_app.imaging.api.views import CaseViewSet
+from annotation_app.imaging.api.views import CaseViewSet, ProjectExportView
 
 router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
 router.register("cases", CaseViewSet, basename="case")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("projects/<int:pk>/export/", ProjectExportView.as_view(), name="project-export"),
+    *router.urls,
+]

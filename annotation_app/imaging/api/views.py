@@ -5,17 +5,20 @@ content negotiation always picks JSON (used for error bodies only).
 """
 
 import hashlib
+import json
+from pathlib import Path
 
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db import transaction
 from django.db.models import Count
-from django.http import HttpResponse, HttpResponseNotModified
+from django.http import FileResponse, HttpResponse, HttpResponseNotModified
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from annotation_app.imaging import rendering
 from annotation_app.imaging.api.serializers import CaseSerializer, UploadFormSerializer
@@ -233,6 +236,109 @@ class CaseViewSet(ProjectScopedViewSet):
         except FileNotFoundError as exc:
             return error(str(exc), 410, code="missing")
         return binary(body, rendering.CONTENT_TYPES[fmt], etag)
+
+    # --- masks in and out
+    @action(detail=True, methods=["get"])
+    def export(self, request, pk=None):
+        from annotation_app.imaging.exports import FORMATS, ExportError, export_case
+
+        case = self.get_object()
+        if (problem := self._ready(case)) is not None:
+            return problem
+        fmt = request.query_params.get("format", "nifti")
+        if fmt not in FORMATS:
+            return error(f"format must be one of {', '.join(FORMATS)}", 400, code="invalid")
+        statuses = [s for s in request.query_params.get("status", "").split(",") if s] or None
+        try:
+            body, content_type, filename, mapping = export_case(case, fmt, statuses)
+        except ExportError as exc:
+            return error(str(exc), 400, code="invalid")
+        header = json.dumps([{k: m[k] for k in ("value", "target", "label") if k in m} for m in mapping])
+        return binary(body, content_type, headers={"X-Label-Map": header[:4000]}, filename=filename)
+
+    @action(detail=True, methods=["post"], url_path="import-masks")
+    def import_masks(self, request, pk=None):
+        from annotation_app.imaging.imports import import_masks
+
+        case = self.get_object()
+        if (problem := self._ready(case)) is not None:
+            return problem
+        upload = request.FILES.get("file")
+        if upload is None:
+            return error("no file was uploaded (multipart field 'file')", 400, code="empty")
+        unknown = sorted(set(request.data.keys()) - {"file"})
+        if unknown:
+            return Response(
+                {"detail": "Invalid request.", "errors": {k: ["Unknown field."] for k in unknown}}, status=400
+            )
+        path = upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else None
+        try:
+            if path is None:
+                import tempfile
+
+                with tempfile.NamedTemporaryFile(suffix=_suffix(upload.name)) as handle:
+                    for chunk in upload.chunks():
+                        handle.write(chunk)
+                    handle.flush()
+                    targets = import_masks(case, Path(handle.name), upload.name, request.user)
+            else:
+                named = Path(path).with_name(Path(path).name + _suffix(upload.name))
+                Path(path).rename(named)
+                try:
+                    targets = import_masks(case, named, upload.name, request.user)
+                finally:
+                    named.rename(path)
+        except IngestError as exc:
+            return ingest_error(exc)
+        return Response(
+            {
+                "targets": [
+                    {
+                        "id": t.pk,
+                        "label": t.label,
+                        "key_frame": t.key_frame,
+                        "voxel_count": t.current_revision.voxel_count,
+                    }
+                    for t in targets
+                ]
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ProjectExportView(APIView):
+    """GET /api/projects/{id}/export/: the project's masks as one zip, streamed from a temporary file."""
+
+    def perform_content_negotiation(self, request, force=False):
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
+    def get(self, request, pk: int):
+        from annotation_app.imaging.exports import project_zip
+
+        project = Project.objects.filter(pk=pk).first()
+        if project is None or not (
+            request.user.is_superuser or project.memberships.filter(user=request.user).exists()
+        ):
+            return error("No such project, or you are not a member of it.", 404)
+        statuses = [s for s in request.query_params.get("status", "").split(",") if s] or None
+        handle, size = project_zip(project, statuses)
+        response = FileResponse(
+            handle,
+            content_type="application/zip",
+            as_attachment=True,
+            filename=f"project_{project.pk}_export.zip",
+        )
+        response["Content-Length"] = str(size)
+        return response
+
+
+def _suffix(name: str) -> str:
+    lower = name.lower()
+    for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".dcm"):
+        if lower.endswith(suffix):
+            return suffix
+    return ""
 
 
 def _int_or_none(value):

@@ -85,3 +85,13 @@ def upload(client, project, *paths: Path, **fields):
     finally:
         for handle in handles:
             handle.close()
+
+
+def write_bytes(case, body: bytes, name: str) -> Path:
+    """Write a response body to a temporary file that SimpleITK can read by name."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=f"case{case.pk}-"))
+    path = folder / name
+    path.write_bytes(body)
+    return path
