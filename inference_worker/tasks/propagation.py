@@ -241,11 +241,14 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
     timings["features_cached"] = float(hit)
     realtime.set_case_affinity(case.pk, worker.split("#")[0])
 
-    if job.kind == JobKind.KEY_FRAME:
-        prompted = [f for f in [key, *sorted(prompts)] if first <= f <= last]
-        frames_total = len(set(prompted))
-    else:
-        frames_total = last - first + 1
+    # Frames this job will yield: the prompted ones in range, plus the propagation passes.
+    planned = {f for f in prompts if first <= f <= last}
+    if job.kind == JobKind.PROPAGATE:
+        for direction, steps in passes:
+            planned.update(
+                range(key, key + steps + 1) if direction == "forward" else range(key - steps, key + 1)
+            )
+    frames_total = len(planned)
     results: dict[int, tuple[np.ndarray, float, float]] = {}
     cancelled = False
     stop = threading.Event()  # set when the cancel flag is seen; the predictor checks it per frame
@@ -342,7 +345,8 @@ def _write_result(job: PropagationJob, target: Target, case, results: dict, timi
 def _release(job_id: int, worker: str) -> None:
     """Give a claimed job back to the queue before a retry (best effort: the DB may be down)."""
     try:
-        close_old_connections()
+        if not connection.in_atomic_block:  # drop a broken connection so the update reconnects
+            close_old_connections()
         PropagationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=worker).update(
             status=JobStatus.QUEUED, worker=""
         )
