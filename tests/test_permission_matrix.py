@@ -83,7 +83,7 @@ def _mask(case: Case, frames: tuple[int, ...]) -> np.ndarray:
 
 
 @pytest.fixture
-def world(project, other_project, owner, manager, reviewer, annotator, outsider) -> World:
+def world(project, other_project, owner, manager, reviewer, annotator, outsider, settings, tmp_path) -> World:
     users = {
         Role.ADMIN: owner,
         Role.MANAGER: manager,
@@ -104,6 +104,12 @@ def world(project, other_project, owner, manager, reviewer, annotator, outsider)
         spacing=[2.0, 1.0, 1.0],
         status=CaseStatus.READY,
     )
+    # the imaging rows (slices, thumbnail, export) need a stored image; keep it in this test's folder
+    from annotation_app.imaging.storage import save_case_array
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    case.image_key = save_case_array(case, np.zeros(case.shape, dtype=np.int16))
+    case.save(update_fields=["image_key"])
     old_round = Round.objects.create(
         project=project, number=1, status=RoundStatus.CLOSED, closed_at=timezone.now()
     )
@@ -370,6 +376,41 @@ ROWS: list[Row] = [
     Row("list events", "get", "/api/events/", Role.MANAGER, own_ids=lambda w: {w.event.pk}),
     Row("read an event", "get", "/api/events/{w.event.pk}/", Role.MANAGER, denied=404),
     Row("send events", "post", "/api/events/", Role.ANNOTATOR, ok=201, body=_event),
+    # --- cases and imaging (helper E)
+    Row("list cases", "get", "/api/cases/", Role.ANNOTATOR, own_ids=lambda w: {w.case.pk}),
+    Row("read a case", "get", "/api/cases/{w.case.pk}/", Role.ANNOTATOR),
+    Row(
+        "rename a case", "patch", "/api/cases/{w.case.pk}/", Role.MANAGER, body=lambda w: {"name": "renamed"}
+    ),
+    # JSON without a file: the role check passes first, then the missing file is a 400
+    Row(
+        "upload images (no file)",
+        "post",
+        "/api/cases/upload/",
+        Role.MANAGER,
+        ok=400,
+        body=lambda w: {"project": w.project.pk},
+        outsider=404,
+    ),
+    Row("read a slice", "get", "/api/cases/{w.case.pk}/slice/?axis=axial&index=1&format=png", Role.ANNOTATOR),
+    Row(
+        "read raw slice",
+        "get",
+        "/api/cases/{w.case.pk}/slice/?axis=coronal&index=1&format=raw",
+        Role.ANNOTATOR,
+    ),
+    Row("read a thumbnail", "get", "/api/cases/{w.case.pk}/thumbnail/", Role.ANNOTATOR),
+    Row("export a case (nifti)", "get", "/api/cases/{w.case.pk}/export/?format=nifti", Role.ANNOTATOR),
+    Row("export a case (coco)", "get", "/api/cases/{w.case.pk}/export/?format=coco", Role.ANNOTATOR),
+    Row(
+        "import masks (no file)",
+        "post",
+        "/api/cases/{w.case.pk}/import-masks/",
+        Role.ANNOTATOR,
+        ok=400,
+        body=lambda w: {},
+    ),
+    Row("export a project", "get", "/api/projects/{w.project.pk}/export/", Role.ANNOTATOR),
 ]
 
 
