@@ -99,10 +99,10 @@ class VolumePredictor:
         model: the network (put in eval mode here).
         device: "cpu", "cuda", "mps" or a torch.device; the model is moved there.
         fast: CPU fast path (bf16 autocast where the CPU supports it, batched frame encoding,
-            value-folded memory attention, early stop once an object is absent for
+            early stop once an object is absent for
             ``absent_stop_frames`` frames). CUDA always uses bf16 autocast.
-        encode_batch: frames encoded per image-encoder call during propagation (default 4 when
-            ``fast`` else 1).
+        encode_batch: frames encoded per image-encoder call during propagation (default 4; larger
+            matrix products make better use of the CPU, at ~4 frames of extra feature memory).
         absent_stop_frames: stop tracking an object in a direction after this many consecutive
             frames without it (default 5 when ``fast`` else never).
         max_cached_frames: bound on cached frame features (None = keep all; evicts oldest).
@@ -120,7 +120,7 @@ class VolumePredictor:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.fast = fast
-        self.encode_batch = max(1, encode_batch if encode_batch is not None else (4 if fast else 1))
+        self.encode_batch = max(1, encode_batch if encode_batch is not None else 4)
         self.absent_stop_frames = (
             absent_stop_frames if absent_stop_frames is not None else (5 if fast else None)
         )
@@ -130,7 +130,6 @@ class VolumePredictor:
             self.autocast_dtype = torch.bfloat16
         elif fast and self.device.type == "cpu" and _cpu_has_bf16():
             self.autocast_dtype = torch.bfloat16
-        self.model.memory_attention.set_fold_values(fast)
 
     # ------------------------------------------------------------------ helpers
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
@@ -317,30 +316,43 @@ class VolumePredictor:
 
         Yields one :class:`FrameResult` per frame as soon as it is computed; "both" runs forward
         then backward from the start frame (which is yielded once). ``should_cancel`` is checked
-        before each frame; returning True stops the generator.
+        before each frame; returning True stops the generator. Arguments are checked and new
+        prompts committed when this is called, before the first frame is requested.
         """
         if direction not in ("both", "forward", "backward"):
             raise ValueError(f"direction must be 'both', 'forward' or 'backward', got {direction!r}")
+        if max_frames is not None and int(max_frames) < 0:
+            raise ValueError(f"max_frames must be >= 0, got {max_frames}")
         self._commit_pending(state)
         if start_frame is None:
             start_frame = min(t for o in state.objects.values() for t in o.cond)
         start = self._check_frame(state, start_frame)
-        limit = state.num_frames if max_frames is None else max(0, int(max_frames))
+        limit = state.num_frames if max_frames is None else int(max_frames)
         orders: list[tuple[bool, list[int]]] = []
         if direction in ("both", "forward"):
             orders.append((False, list(range(start, min(start + limit, state.num_frames - 1) + 1))))
         if direction in ("both", "backward"):
             first = start - 1 if direction == "both" else start
             orders.append((True, list(range(first, max(start - limit, 0) - 1, -1))))
+        return self._run(state, orders, should_cancel)
+
+    @torch.inference_mode()
+    def _run(
+        self,
+        state: InferenceState,
+        orders: list[tuple[bool, list[int]]],
+        should_cancel: Callable[[], bool],
+    ) -> Iterator[FrameResult]:
         for reverse, order in orders:
             absent = {oid: 0 for oid in state.objects}
             for pos, frame_idx in enumerate(order):
                 if should_cancel():
                     return
-                outs: list[TrackOutput | None] = []
-                for obj in state.objects.values():
-                    out = self._step(state, obj, frame_idx, reverse, absent, order[pos + 1 :])
-                    outs.append(out)
+                upcoming = order[pos + 1 : pos + self.encode_batch]
+                outs = [
+                    self._step(state, obj, frame_idx, reverse, absent, upcoming)
+                    for obj in state.objects.values()
+                ]
                 yield self._result(state, frame_idx, outs)
 
     def _step(

@@ -40,7 +40,6 @@ class RoPEAttention(Attention):
         self.rope_k_repeat = rope_k_repeat
         self.head_dim = self.internal_dim // num_heads
         self._rope: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
-        self.fold_values = False
 
     def _cos_sin(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         key = (n, str(device))
@@ -68,17 +67,6 @@ class RoPEAttention(Attention):
             k_rot = apply_rope(kh[:, :, :n_rope], cos.repeat(reps, 1), sin.repeat(reps, 1))
             kh = torch.cat([k_rot, kh[:, :, n_rope:]], dim=2) if num_k_exclude_rope else k_rot
         p = self.dropout_p if self.training else 0.0
-        if (
-            self.fold_values
-            and not self.training
-            and self.num_heads == 1
-            and self.kv_in_dim < self.internal_dim
-        ):
-            # Attention weights sum to 1 per query, so softmax(QK^T)(V W^T + b) == (softmax(QK^T) V) W^T + b:
-            # attending over the narrow raw memory (kv_in_dim) and projecting afterwards saves
-            # (internal_dim / kv_in_dim)x work on the largest matmul. Same maths, different rounding.
-            mixed = F.scaled_dot_product_attention(qh, kh, v.unsqueeze(1).to(qh.dtype), dropout_p=p)
-            return self.out_proj(self.v_proj(self._merge(mixed)))
         vh = self._heads(self.v_proj(v))
         out = F.scaled_dot_product_attention(qh, kh, vh, dropout_p=p)
         return self.out_proj(self._merge(out))
@@ -150,12 +138,6 @@ class MemoryAttention(nn.Module):
         self.d_model = d_model
         self.norm = nn.LayerNorm(d_model)
         self.pos_enc_at_input = pos_enc_at_input
-
-    def set_fold_values(self, enabled: bool) -> None:
-        """Toggle the value-folding shortcut in the cross attention (see :class:`RoPEAttention`)."""
-        for layer in self.layers:
-            if isinstance(layer.cross_attn_image, RoPEAttention):
-                layer.cross_attn_image.fold_values = enabled
 
     def forward(
         self,

@@ -111,20 +111,6 @@ def test_rope_equals_complex_multiplication_by_unit_phasors():
     assert torch.allclose(apply_rope(x, angles.cos(), angles.sin()), expected, atol=1e-6)
 
 
-def test_value_folded_cross_attention_equals_the_plain_one():
-    torch.manual_seed(0)
-    model = build_model("test_tiny")
-    attn = model.memory_attention.layers[0].cross_attn_image
-    side = model.feat_size
-    q = torch.randn(1, side * side, model.hidden_dim)
-    mem = torch.randn(1, 3 * side * side + 8, model.mem_dim)
-    with torch.inference_mode():
-        plain = attn(q, mem, mem, num_k_exclude_rope=8)
-        attn.fold_values = True
-        folded = attn(q, mem, mem, num_k_exclude_rope=8)
-    assert torch.allclose(plain, folded, atol=1e-5)
-
-
 def test_a_mask_prompt_is_used_as_output_with_plus_minus_ten_logits():
     torch.manual_seed(0)
     model = build_model("test_tiny")

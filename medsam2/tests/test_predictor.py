@@ -97,7 +97,7 @@ def test_a_correction_becomes_a_conditioning_frame_and_repropagation_encodes_not
 
 
 def test_cancellation_stops_within_one_frame(present_model, volume):
-    pred = VolumePredictor(present_model)
+    pred = VolumePredictor(present_model, encode_batch=1)
     st = pred.init_state(volume)
     pred.add_prompt(st, 0, 1, box=BOX)
     seen: list[int] = []
@@ -140,7 +140,7 @@ def test_reset_forgets_prompts_but_keeps_the_feature_cache(present_model, volume
     pred.reset(st)
     assert st.objects == {} and len(st.features) == D
     with pytest.raises(RuntimeError, match="add a prompt"):
-        next(pred.propagate(st))
+        pred.propagate(st)
     pred.add_prompt(st, 1, 1, box=BOX)
     list(pred.propagate(st))
     assert st.encode_count == D
@@ -174,12 +174,16 @@ def test_bad_arrays_and_directions_are_rejected(present_model, volume):
     st = pred.init_state(volume)
     pred.add_prompt(st, 0, 1, box=BOX)
     with pytest.raises(ValueError, match="direction"):
-        next(pred.propagate(st, "sideways"))  # type: ignore[arg-type]
+        pred.propagate(st, "sideways")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_frames"):
+        pred.propagate(st, max_frames=-1)
+    with pytest.raises(ValueError, match="out of range"):
+        pred.propagate(st, start_frame=D)
 
 
 def test_early_stop_skips_frames_once_the_object_is_absent():
     model = _model(-5.0)  # the object is never present
-    pred = VolumePredictor(model, absent_stop_frames=2)
+    pred = VolumePredictor(model, absent_stop_frames=2, encode_batch=1)
     vol = np.random.default_rng(1).normal(0, 30, (D, H, W)).astype(np.float32)
     st = pred.init_state(vol)
     pred.add_prompt(st, 0, 1, box=BOX)
@@ -211,7 +215,7 @@ def test_propagate_volume_stacks_masks_per_object(present_model, volume):
 
 
 def test_the_feature_cache_can_be_bounded(present_model, volume):
-    pred = VolumePredictor(present_model, max_cached_frames=3)
+    pred = VolumePredictor(present_model, max_cached_frames=3, encode_batch=1)
     st = pred.init_state(volume)
     pred.add_prompt(st, 0, 1, box=BOX)
     list(pred.propagate(st, "forward"))

@@ -177,3 +177,20 @@ def test_correction_and_repropagation_match_the_reference(session):
 
 def test_the_session_encodes_each_slice_exactly_once(session):
     assert session["encodes"] == D
+
+
+def test_a_checkpoint_we_save_loads_strictly_into_the_reference(tmp_path):
+    from medsam2.build import save_checkpoint
+
+    ours = build_model("medsam2_t512")
+    path = tmp_path / "ours.pt"
+    save_checkpoint(ours, path, extra={"note": "parity"})
+    ref = sam2_build.build_sam2_video_predictor(
+        "configs/sam2.1/sam2.1_hiera_t.yaml",
+        None,
+        device="cpu",
+        hydra_overrides_extra=["++model.image_size=512"],
+    )
+    ref.load_state_dict(torch.load(path, weights_only=True)["model"], strict=True)
+    theirs = ref.state_dict()
+    assert all(torch.equal(v, theirs[k]) for k, v in ours.state_dict().items())
