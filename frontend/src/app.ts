@@ -21,6 +21,25 @@ export interface View {
 
 export type ViewFactory = (root: HTMLElement, app: App, params: URLSearchParams, match: RegExpMatchArray) => View | Promise<View>;
 
+const HINT_KEY = "medsam2.signedIn";
+
+function readHint(): boolean {
+  try {
+    return localStorage.getItem(HINT_KEY) === "1";
+  } catch {
+    return true; // no storage: always ask the server
+  }
+}
+
+function writeHint(on: boolean): void {
+  try {
+    if (on) localStorage.setItem(HINT_KEY, "1");
+    else localStorage.removeItem(HINT_KEY);
+  } catch {
+    /* storage unavailable */
+  }
+}
+
 const ROLE_ORDER: Role[] = ["annotator", "reviewer", "manager", "admin"];
 
 export function roleAtLeast(role: Role | null | undefined, needed: Role): boolean {
@@ -83,14 +102,30 @@ export class App {
     await this.route();
   }
 
+  /**
+   * Ask the server who is signed in. Skipped when this browser never signed in (a localStorage
+   * hint), so a fresh visit does not produce a 403 in the console.
+   */
   async refreshMe(): Promise<void> {
+    if (!readHint()) {
+      this.services.me = null;
+      this.renderNav();
+      return;
+    }
     try {
       this.services.me = await this.services.api.get<Me>("/api/auth/me/");
     } catch (err) {
       if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 403)) throw err;
       this.services.me = null;
+      writeHint(false);
     }
     this.renderNav();
+  }
+
+  /** After a successful sign-in. */
+  async signedIn(): Promise<void> {
+    writeHint(true);
+    await this.refreshMe();
   }
 
   go(hash: string): void {
@@ -118,6 +153,7 @@ export class App {
   private async logout(): Promise<void> {
     await this.services.events.flush();
     await this.services.api.post("/api/auth/logout/").catch(() => undefined);
+    writeHint(false);
     this.services.me = null;
     this.go("#/login");
   }

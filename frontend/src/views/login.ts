@@ -21,10 +21,9 @@ export function loginView(root: HTMLElement, app: App): View {
     message.textContent = "";
     button.disabled = true;
     try {
-      // GET /api/auth/me/ (even when it answers 403) sets the csrftoken cookie the login POST needs
-      if (!app.services.api.csrfToken()) await app.services.api.get("/api/auth/me/").catch(() => undefined);
+      // the page itself (GET /) set the csrftoken cookie the login POST needs
       await app.services.api.post("/api/auth/login/", { username: user.value, password: pass.value });
-      await app.refreshMe();
+      await app.signedIn();
       app.go("#/worklist");
     } catch (err) {
       message.textContent = errorText(err);

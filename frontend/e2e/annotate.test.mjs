@@ -1,0 +1,184 @@
+// End-to-end: the annotate -> propagate -> correct -> undo -> submit -> accept path in Chromium
+// against the real stack started by scripts/e2e.sh (BASE_URL). Fails on any console error.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE_URL = process.env.BASE_URL ?? "http://127.0.0.1:8000";
+const ANNOTATOR = process.env.E2E_ANNOTATOR ?? "demo-annotator";
+const REVIEWER = process.env.E2E_REVIEWER ?? "demo-reviewer";
+const PASSWORD = process.env.E2E_PASSWORD ?? "demo-pass-123";
+const SHOTS = path.join(process.env.E2E_ARTIFACTS ?? "test-artifacts", "screenshots");
+const JOB_TIMEOUT_MS = Number(process.env.E2E_JOB_TIMEOUT_MS ?? 180000);
+
+let browser;
+const consoleErrors = [];
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--use-gl=angle",
+      "--use-angle=swiftshader",
+      "--enable-unsafe-swiftshader",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+async function newPage(width, height) {
+  const context = await browser.newContext({ viewport: { width, height } });
+  const page = await context.newPage();
+  page.on("console", (msg) => {
+    if (msg.type() === "error") consoleErrors.push(`[${width}x${height}] ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => consoleErrors.push(`[${width}x${height}] pageerror: ${err.message}`));
+  return { context, page };
+}
+
+async function login(page, username) {
+  await page.goto(`${BASE_URL}/#/login`);
+  await page.fill("input[name=username]", username);
+  await page.fill("input[name=password]", PASSWORD);
+  await page.click("form[data-testid=login-form] button[type=submit]");
+  await page.waitForSelector("[data-testid=whoami]");
+  const who = await page.textContent("[data-testid=whoami]");
+  assert.ok(who.startsWith(username), `signed in as ${who}`);
+}
+
+async function api(page, url, init = {}) {
+  const res = await page.request.fetch(`${BASE_URL}${url}`, init);
+  assert.ok(res.ok(), `${url} -> ${res.status()} ${await res.text()}`);
+  return res.json();
+}
+
+async function openCase(page, caseId, targetId) {
+  await page.goto(`${BASE_URL}/#/cases/${caseId}${targetId ? `?target=${targetId}` : ""}`);
+  await page.waitForSelector(".view[data-ready='1']", { timeout: 60000 });
+  await page.waitForFunction(() => document.querySelector("[data-testid=slice-label]")?.textContent?.includes("/"));
+}
+
+/** Drag on the overlay between fractions of its size (left button). */
+async function drag(page, from, to, steps = 8) {
+  const box = await page.locator("[data-testid=overlay]").boundingBox();
+  const p = (f) => [box.x + box.width * f[0], box.y + box.height * f[1]];
+  const [x0, y0] = p(from);
+  const [x1, y1] = p(to);
+  await page.mouse.move(x0, y0);
+  await page.mouse.down();
+  await page.mouse.move(x1, y1, { steps });
+  await page.mouse.up();
+}
+
+async function targetInfo(page) {
+  return (await page.textContent("[data-testid=target-info]")) ?? "";
+}
+
+function slicesWithMask(info) {
+  const m = /(\d+) slices with mask/.exec(info);
+  return m ? Number(m[1]) : -1;
+}
+
+test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer accepts it", async () => {
+  // --- annotator, laptop screen
+  const { context, page } = await newPage(1366, 768);
+  await login(page, ANNOTATOR);
+  await page.waitForSelector("[data-testid=all-cases]");
+  await page.screenshot({ path: path.join(SHOTS, "worklist-1366x768.png") });
+
+  const cases = (await api(page, "/api/cases/?page_size=500")).results;
+  const ct = cases.find((c) => c.kind === "volume" && c.modality === "CT" && c.status === "ready");
+  assert.ok(ct, `a ready demo CT case among ${cases.map((c) => `${c.name}:${c.status}`).join(", ")}`);
+
+  await openCase(page, ct.id);
+  // a fresh target for this run
+  await page.click("[data-testid=new-target]");
+  await page.waitForSelector("[data-testid=target-info]");
+  const targetsBefore = (await api(page, `/api/targets/?case=${ct.id}&page_size=500`)).results;
+  const target = targetsBefore.sort((a, b) => b.id - a.id)[0];
+
+  // box around the middle of the image on the current (middle) slice -> prompt + propagation
+  await page.keyboard.press("r");
+  await drag(page, [0.38, 0.38], [0.62, 0.62]);
+  await page.waitForSelector("[data-testid=job-progress][data-status=succeeded]", { timeout: JOB_TIMEOUT_MS });
+  await page.waitForFunction(() => /[1-9]\d* slices with mask/.test(document.querySelector("[data-testid=target-info]")?.textContent ?? ""));
+  const afterModel = slicesWithMask(await targetInfo(page));
+  assert.ok(afterModel > 0, "the propagated mask covers at least one slice");
+  await page.screenshot({ path: path.join(SHOTS, "case-propagated-1366x768.png") });
+
+  // paint a correction with the brush, then undo it; the stroke is saved as a human revision first
+  await page.keyboard.press("b");
+  await drag(page, [0.3, 0.7], [0.45, 0.75]);
+  await page.waitForFunction(() => !/unsaved/.test(document.querySelector("[data-testid=target-info]")?.textContent ?? "") , null, { timeout: 15000 });
+  const revsAfterStroke = (await api(page, `/api/mask-revisions/?target=${target.id}`)).results;
+  assert.ok(revsAfterStroke.some((r) => r.source === "human"), "the brush stroke was saved as a human revision");
+  await page.keyboard.press("Control+z");
+  await page.waitForFunction(() => !/unsaved/.test(document.querySelector("[data-testid=target-info]")?.textContent ?? ""), null, { timeout: 15000 });
+  await page.screenshot({ path: path.join(SHOTS, "case-corrected-1366x768.png") });
+
+  // help overlay opens with "?"
+  await page.keyboard.press("?");
+  await page.waitForSelector("[data-testid=help]:not(.hidden)");
+  await page.keyboard.press("Escape");
+
+  // submit
+  await page.click("[data-testid=submit]");
+  await page.waitForSelector(`[data-testid=target-${target.id}] .badge-submitted`);
+
+  // stored revisions: model proposal, human stroke, human undo (the undo restores the model's mask)
+  const revisions = (await api(page, `/api/mask-revisions/?target=${target.id}`)).results.sort((a, b) => a.number - b.number);
+  assert.equal(revisions[0].source, "model");
+  assert.ok(revisions.filter((r) => r.source === "human").length >= 2, `revisions: ${revisions.map((r) => r.source)}`);
+  const model = revisions[0];
+  const last = revisions[revisions.length - 1];
+  assert.equal(last.voxel_count, model.voxel_count, "after undo the final mask equals the model proposal again");
+  assert.ok(Object.keys(model.frame_scores ?? {}).length > 0, "the model revision carries per-frame scores");
+
+  // timing events arrive in batches (flush every ~2 s)
+  const wanted = ["target_opened", "prompt_placed", "propagation_requested", "propagation_received", "edit_stroke", "undo", "submit"];
+  let kinds = new Set();
+  for (let i = 0; i < 30 && !wanted.every((k) => kinds.has(k)); i++) {
+    await page.waitForTimeout(500);
+    const events = (await api(page, `/api/events/?target=${target.id}&page_size=500`)).results;
+    kinds = new Set(events.map((e) => e.kind));
+  }
+  assert.deepEqual(wanted.filter((k) => !kinds.has(k)), [], `events stored: ${[...kinds].join(", ")}`);
+  const prompts = (await api(page, `/api/prompts/?target=${target.id}`)).results;
+  assert.equal(prompts.filter((p) => p.kind === "box" && !p.withdrawn).length, 1);
+  await context.close();
+
+  // --- reviewer, desktop screen
+  const r = await newPage(1920, 1080);
+  await login(r.page, REVIEWER);
+  await r.page.goto(`${BASE_URL}/#/review`);
+  await r.page.waitForSelector(`[data-testid=review-target-${target.id}]`);
+  await r.page.screenshot({ path: path.join(SHOTS, "review-queue-1920x1080.png") });
+  await r.page.click(`[data-testid=review-target-${target.id}]`);
+  await r.page.waitForSelector(".view[data-ready='1']", { timeout: 60000 });
+  await r.page.waitForSelector("[data-testid=accept]");
+  await r.page.click("[data-testid=show-proposal]");
+  await r.page.click("[data-testid=show-final]");
+  await r.page.screenshot({ path: path.join(SHOTS, "review-case-1920x1080.png") });
+  await r.page.fill("[data-testid=review-comment]", "looks right");
+  await r.page.click("[data-testid=accept]");
+  await r.page.waitForSelector(`[data-testid=target-${target.id}] .badge-accepted`);
+  const accepted = await api(r.page, `/api/targets/${target.id}/`);
+  assert.equal(accepted.status, "accepted");
+  assert.equal(accepted.review_comment, "looks right");
+  await r.context.close();
+
+  assert.deepEqual(consoleErrors, [], "no console errors");
+});
