@@ -1,0 +1,49 @@
+# One image for the web process and both kinds of worker (docker-compose.yml picks the command).
+#
+# Stage 1 builds the browser app; stage 2 is the Python runtime. torch is pinned to the version CI
+# tests (2.13.0); the default PyPI wheel for linux/x86_64 bundles CUDA, so the same image runs the GPU
+# worker on a host with the NVIDIA container toolkit, and the web process never imports torch.
+
+FROM node:22-slim AS frontend
+WORKDIR /frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/ ./
+RUN npm run build
+
+FROM python:3.11-slim AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    ANNOTATION_VAR_DIR=/app/var \
+    MEDIA_ROOT=/data/media \
+    PYTHONPATH=/app
+# libgomp: OpenMP for torch/SimpleITK on CPU; the rest is in manylinux wheels.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+RUN useradd --create-home --uid 1000 annotate
+WORKDIR /app
+
+# torch first, in its own layer: it is by far the largest download and changes least often.
+RUN pip install torch==2.13.0
+COPY pyproject.toml README.md ./
+COPY annotation_app/ annotation_app/
+COPY inference_worker/ inference_worker/
+COPY medsam2/ medsam2/
+RUN pip install .
+# PYTHONPATH=/app makes every process import this tree (not the site-packages copy), so BASE_DIR
+# points at /app where the built frontend lies.
+COPY manage.py ./
+COPY --from=frontend /frontend/dist frontend/dist
+
+# Static files (the built frontend + admin + Swagger) are collected into the image at build time;
+# whitenoise serves them. Settings need no secrets for this step (DEBUG defaults to on).
+RUN python manage.py collectstatic --noinput \
+    && mkdir -p /data/media \
+    && chown -R annotate:annotate /app/var /data
+
+USER annotate
+EXPOSE 8000
+CMD ["gunicorn", "annotation_app.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]

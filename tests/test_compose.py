@@ -1,0 +1,129 @@
+"""docker-compose.yml and the Dockerfile name only things that exist in this repository.
+
+Each service built from our image must run a real entry point (the WSGI module, the Celery app and
+its queues, a management command), and every environment variable it sets must be one the product
+reads; a typo there would silently fall back to a default in production.
+"""
+
+import importlib
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+OURS = sorted(name for name, service in SERVICES.items() if "build" in service)
+#: how the product reads its environment: the typed readers in annotation_app.lib.env and os.environ
+_READ = re.compile(
+    r"""(?:env_(?:str|bool|int|list)\(|os\.environ(?:\.get)?[\[(]|os\.getenv\()\s*["']([A-Z][A-Z0-9_]*)["']"""
+)
+
+
+def names_the_product_reads() -> set[str]:
+    names = set()
+    for package in ("annotation_app", "inference_worker", "medsam2"):
+        for path in (REPO / package).rglob("*.py"):
+            if "tests" not in path.parts:
+                names.update(_READ.findall(path.read_text()))
+    return names
+
+
+def _option(command: list[str], *flags: str) -> str:
+    for index, word in enumerate(command):
+        if word in flags:
+            return command[index + 1]
+    raise AssertionError(f"none of {flags} in {command}")
+
+
+def test_the_deployment_has_the_five_services():
+    assert {"web", "worker-gpu", "worker-cpu", "postgres", "redis"} <= set(SERVICES)
+    assert {"web", "worker-gpu", "worker-cpu"} <= set(OURS)
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_every_service_command_names_a_real_entry_point(name):
+    command = SERVICES[name]["command"]
+    program = command[0]
+    if program == "gunicorn":
+        module, _, attribute = command[1].partition(":")
+        assert hasattr(importlib.import_module(module), attribute or "application")
+    elif program == "celery":
+        from celery import Celery
+
+        app_module = importlib.import_module(_option(command, "-A", "--app"))
+        app = next(value for value in vars(app_module).values() if isinstance(value, Celery))
+        declared = {queue.name for queue in app.conf.task_queues}
+        assert set(_option(command, "-Q", "--queues").split(",")) <= declared
+    elif program == "python":
+        from django.core.management import get_commands
+
+        assert command[1] == "manage.py"
+        assert command[2] in get_commands()
+    else:
+        pytest.fail(f"{name}: unexpected program {program!r}")
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_every_variable_a_service_sets_is_read_by_the_product(name):
+    unread = sorted(set(SERVICES[name].get("environment") or {}) - names_the_product_reads())
+    assert unread == []
+
+
+def test_the_reader_pattern_finds_the_core_settings():
+    assert {
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "SECRET_KEY",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+    } <= names_the_product_reads()
+
+
+def test_the_workers_split_the_queues_and_the_gpu_worker_gets_the_gpu():
+    gpu, cpu = SERVICES["worker-gpu"], SERVICES["worker-cpu"]
+    assert set(_option(gpu["command"], "-Q").split(",")) == {"gpu", "training"}
+    assert _option(gpu["command"], "--concurrency", "-c") == "1"
+    assert _option(cpu["command"], "-Q") == "default"
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+
+
+def test_the_production_services_run_without_debug_on_postgres_and_redis():
+    for name in ("web", "worker-gpu", "worker-cpu"):
+        env = SERVICES[name]["environment"]
+        assert env["DEBUG"] == "0"
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert env["CELERY_BROKER_URL"].startswith("redis://")
+
+
+def test_every_long_running_service_has_a_health_check():
+    for name, service in SERVICES.items():
+        if name != "migrate":
+            assert "test" in service.get("healthcheck", {}), name
+
+
+def test_every_named_volume_is_declared_and_media_and_data_persist():
+    declared = set(COMPOSE["volumes"])
+    used = {
+        volume.split(":")[0]
+        for service in SERVICES.values()
+        for volume in service.get("volumes", [])
+        if not volume.startswith((".", "/"))
+    }
+    assert used <= declared
+    assert {"media", "pgdata"} <= used
+
+
+def test_the_dockerfile_pins_the_tested_torch_and_installs_the_project():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    pins = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    torch_pin = next(pin for pin in pins if pin.startswith("torch=="))
+    assert "FROM python:3.11-slim" in dockerfile
+    assert f"pip install {torch_pin}" in dockerfile
+    assert re.search(r"^RUN pip install \.$", dockerfile, re.MULTILINE)
+    for copied in re.findall(r"^COPY (?!--from)(\S+)", dockerfile, re.MULTILINE):
+        assert (REPO / copied).exists(), copied
