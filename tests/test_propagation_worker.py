@@ -114,6 +114,13 @@ def test_a_job_reports_progress_publishes_the_key_frame_first_and_writes_one_rev
     for key in ("load_s", "state_s", "first_frame_s", "propagate_s", "total_s"):
         assert job.timings[key] >= 0
 
+    # The workers endpoint sees the worker, its own queue and its device.
+    listing = client_for(annotator).get("/api/workers/").json()
+    mine = [w for w in listing["workers"] if w["name"] == worker.name]
+    assert mine and mine[0]["device"] == "cpu"
+    assert {"gpu", realtime.worker_queue(worker.name)} <= set(mine[0]["queues"])
+    assert listing["queues"]["gpu"] == 0
+
     # The same case again: the features come from the worker's cache, via the worker's own queue.
     Prompt.objects.create(
         target=target, frame=4, kind=PromptKind.POINT, payload={"points": [[32, 32]], "labels": [1]}
