@@ -43,9 +43,24 @@ def test_the_small_demo_loads_every_kind_of_case_and_is_idempotent(capsys):
 
 
 def test_the_demo_ct_round_trips_the_synthetic_hounsfield_units():
-    from medsam2 import synthetic
+    from annotation_app.imaging.demo import synthetic_module
 
+    synthetic = synthetic_module()
     call_command("load_demo", "--small")
     ct = Case.objects.get(name="Demo CT (DICOM)")
     expected = synthetic.make_ct_volume(7, shape=(12, 64, 64), n_lesions=3).image
     np.testing.assert_array_equal(open_case_array(ct), expected)
+
+
+def test_the_demo_loader_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotation_app.settings');"
+        "django.setup(); import annotation_app.imaging.demo as d; d.synthetic_module();"
+        "import annotation_app.imaging.api.views, annotation_app.imaging.ingest;"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr[-2000:]
