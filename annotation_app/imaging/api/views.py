@@ -12,6 +12,8 @@ from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db import transaction
 from django.db.models import Count
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed
@@ -33,6 +35,11 @@ from annotation_app.projects.models import Project
 _BINARY_ACTIONS = {"slice", "thumbnail", "export"}
 _UPLOAD_FIELDS = {"project", "name", "modality", "assignee", "file", "files"}
 CACHE_CONTROL = "private, max-age=86400"
+_BINARY = {(200, "application/octet-stream"): OpenApiTypes.BINARY}
+
+
+def _query(name: str, kind=str, text: str = "", enum=None) -> OpenApiParameter:
+    return OpenApiParameter(name, kind, OpenApiParameter.QUERY, required=False, description=text, enum=enum)
 
 
 def error(detail: str, status_code: int = 400, **extra) -> Response:
@@ -130,6 +137,23 @@ class CaseViewSet(ProjectScopedViewSet):
             transaction.on_commit(lambda: delete_case_files(instance))
 
     # --- upload
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {
+                    "project": {"type": "integer"},
+                    "file": {"type": "string", "format": "binary"},
+                    "name": {"type": "string"},
+                    "modality": {"type": "string"},
+                    "assignee": {"type": "integer"},
+                },
+            }
+        },
+        responses={202: CaseSerializer(many=True)},
+        description="Upload DICOM (zip or files), NIfTI/NRRD/MHA/MHD, video or zipped PNG/JPEG frames; "
+        "validated now (4xx with a reason, nothing kept), converted by the ingest task.",
+    )
     @action(detail=False, methods=["post"], url_path="upload")
     def upload(self, request):
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -183,6 +207,22 @@ class CaseViewSet(ProjectScopedViewSet):
             return error(f"the case is not ready (status {case.status})", 409, code="not_ready")
         return None
 
+    @extend_schema(
+        parameters=[
+            _query("axis", str, "axial | coronal | sagittal (volumes); frame (videos)", list(rendering.AXES)),
+            _query("index", int, "slice/frame index (default: the middle)"),
+            _query(
+                "format",
+                str,
+                "png | webp | raw (int16 LE for volumes, uint8 for videos)",
+                list(rendering.FORMATS),
+            ),
+            _query("wl", float, "window level, real units (HU for CT)"),
+            _query("ww", float, "window width, real units"),
+            _query("preset", str, "named CT window", list(rendering.PRESETS)),
+        ],
+        responses=_BINARY,
+    )
     @action(detail=True, methods=["get"])
     def slice(self, request, pk=None):
         case = self.get_object()
@@ -218,6 +258,7 @@ class CaseViewSet(ProjectScopedViewSet):
             return error(str(exc), 410, code="missing")
         return binary(body, rendering.CONTENT_TYPES[fmt], etag, headers)
 
+    @extend_schema(parameters=[_query("format", str, "png | webp", ["png", "webp"])], responses=_BINARY)
     @action(detail=True, methods=["get"])
     def thumbnail(self, request, pk=None):
         case = self.get_object()
@@ -238,6 +279,13 @@ class CaseViewSet(ProjectScopedViewSet):
         return binary(body, rendering.CONTENT_TYPES[fmt], etag)
 
     # --- masks in and out
+    @extend_schema(
+        parameters=[
+            _query("format", str, "nifti | dicom-seg | coco", ["nifti", "dicom-seg", "coco"]),
+            _query("status", str, "only targets in these statuses, comma-separated (e.g. accepted)"),
+        ],
+        responses=_BINARY,
+    )
     @action(detail=True, methods=["get"])
     def export(self, request, pk=None):
         from annotation_app.imaging.exports import FORMATS, ExportError, export_case
@@ -256,6 +304,16 @@ class CaseViewSet(ProjectScopedViewSet):
         header = json.dumps([{k: m[k] for k in ("value", "target", "label") if k in m} for m in mapping])
         return binary(body, content_type, headers={"X-Label-Map": header[:4000]}, filename=filename)
 
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        responses={201: OpenApiTypes.OBJECT},
+        description="A label map (NIfTI/NRRD/MHA on the case's grid) or DICOM SEG; one target per label.",
+    )
     @action(detail=True, methods=["post"], url_path="import-masks")
     def import_masks(self, request, pk=None):
         from annotation_app.imaging.imports import import_masks
@@ -313,6 +371,10 @@ class ProjectExportView(APIView):
         renderer = JSONRenderer()
         return renderer, renderer.media_type
 
+    @extend_schema(
+        parameters=[_query("status", str, "only targets in these statuses, comma-separated")],
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+    )
     def get(self, request, pk: int):
         from annotation_app.imaging.exports import project_zip
 
