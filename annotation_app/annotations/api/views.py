@@ -172,6 +172,9 @@ class MaskRevisionViewSet(AppendOnlyViewSet):
             base = body.get("base_revision") or target.current_revision
             mask = apply_slices(base, body["slices"], shape)
         with transaction.atomic():
+            # Re-check under the row lock: a submit that races this request must win or lose whole.
+            target = Target.objects.select_for_update().select_related("case").get(pk=target.pk)
+            ensure_editable(target)
             revision = MaskRevision.append(
                 target, mask, body["source"], author=request.user, note=body["note"]
             )
