@@ -113,7 +113,9 @@ test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer a
   // box around the middle of the image on the current (middle) slice -> prompt + propagation
   await page.keyboard.press("r");
   await drag(page, [0.38, 0.38], [0.62, 0.62]);
-  await page.waitForSelector("[data-testid=job-progress][data-status=succeeded]", { timeout: JOB_TIMEOUT_MS });
+  await page.waitForSelector("[data-testid=job-progress]:is([data-status=succeeded], [data-status=failed], [data-status=cancelled])", { timeout: JOB_TIMEOUT_MS });
+  const jobs = (await api(page, `/api/propagation-jobs/?target=${target.id}`)).results;
+  assert.equal(jobs[0]?.status, "succeeded", `propagation job: ${JSON.stringify(jobs[0])}`);
   await page.waitForFunction(() => /[1-9]\d* slices with mask/.test(document.querySelector("[data-testid=target-info]")?.textContent ?? ""));
   const afterModel = slicesWithMask(await targetInfo(page));
   assert.ok(afterModel > 0, "the propagated mask covers at least one slice");

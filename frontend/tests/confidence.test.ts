@@ -19,6 +19,7 @@ describe("confidence strip", () => {
   it("shows human-edited frames as such and unscored empty frames as none", () => {
     expect(classifyFrame({ object_score: -2 }, false, true, true)).toBe("human");
     expect(classifyFrame(undefined, false, false)).toBe("none");
+    expect(classifyFrame(undefined, true, false)).toBe("human");
   });
 
   it("classifies a whole stack using the mask span", () => {

@@ -24,7 +24,7 @@ export const QUALITY_COLORS: Record<FrameQuality, string> = {
  */
 export function classifyFrame(score: FrameScore | number | undefined, hasMask: boolean, inside: boolean, edited = false): FrameQuality {
   if (edited) return "human";
-  if (score === undefined || score === null) return hasMask ? "uncertain" : "none";
+  if (score === undefined || score === null) return hasMask ? "human" : "none"; // drawn, not predicted
   const s: FrameScore = typeof score === "number" ? { iou: score } : score;
   const present = s.object_score === undefined ? hasMask : s.object_score > 0;
   const iou = s.iou ?? (present ? 1 : 0);

@@ -58,6 +58,7 @@ function metadataProvider(type: string, imageId: string): unknown {
       // slices stacked along +z one unit apart; (0,0) is the centre of the first pixel
       imagePositionPatient: [0, 0, index],
       pixelSpacing: [sy, sx],
+      // Cornerstone's image fields: columnPixelSpacing is the x (between columns) spacing
       rowPixelSpacing: sy,
       columnPixelSpacing: sx,
       sliceThickness: 1,
@@ -258,24 +259,24 @@ export class CornerstoneViewer implements ViewerService {
     this.viewport.render();
   }
 
+  /*
+   * Image <-> world by the same geometry the metadata provider gives the viewport: identity
+   * cosines, pixel (i, j) centred at world (i * sx, j * sy, index). (Cornerstone's own
+   * imageToWorldCoords pairs the row/column spacings the other way round, which is wrong for
+   * non-square pixels such as coronal and sagittal views.)
+   */
   canvasToImage(p: Point): Point {
+    const s = this.current;
+    if (!s) return [0, 0];
     const world = this.viewport.canvasToWorld(p);
-    const id = this.currentImageId();
-    const [x, y] = utilities.worldToImageCoords(id, world) ?? [0, 0];
-    return [x + 0.5, y + 0.5];
+    return [world[0] / s.spacing[0] + 0.5, world[1] / s.spacing[1] + 0.5];
   }
 
   imageToCanvas(p: Point): Point {
-    const id = this.currentImageId();
-    const world = utilities.imageToWorldCoords(id, [p[0] - 0.5, p[1] - 0.5]);
-    if (!world) return [0, 0];
-    const c = this.viewport.worldToCanvas(world);
+    const s = this.current;
+    if (!s) return [0, 0];
+    const c = this.viewport.worldToCanvas([(p[0] - 0.5) * s.spacing[0], (p[1] - 0.5) * s.spacing[1], this.idx]);
     return [c[0], c[1]];
-  }
-
-  private currentImageId(): string {
-    const s = this.current!;
-    return imageIdFor(s.caseId, s.axis, this.idx);
   }
 
   on<K extends keyof ViewerEvents>(kind: K, fn: (payload: ViewerEvents[K]) => void): () => void {

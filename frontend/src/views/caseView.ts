@@ -41,6 +41,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     return { destroy() {} };
   }
   const role = app.roleIn(kase.project);
+  root.classList.add("case");
   const ws = new Workspace(api, events, jobs, kase, project);
   const unsubs: (() => void)[] = [() => ws.destroy()];
   const source = new SliceSource(api);
@@ -64,6 +65,8 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
 
   const viewer: ViewerService = CornerstoneViewer.create(viewerEl, source);
   unsubs.push(() => viewer.destroy());
+  // for debugging and the end-to-end test (geometry checks); not an API
+  (window as unknown as { medsam2Viewer?: ViewerService }).medsam2Viewer = viewer;
   const overlay = Overlay.create(viewerHost, viewer);
   unsubs.push(() => overlay.destroy());
   let axis: Axis = "axial";
