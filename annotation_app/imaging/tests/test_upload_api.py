@@ -137,3 +137,38 @@ def test_the_upload_is_queued_as_the_ingest_task_on_the_default_queue(
     case_id = response.json()[0]["id"]
     assert sent == [("inference_worker.tasks.ingest.ingest_upload", [case_id], "default")]
     assert Case.objects.get(pk=case_id).status == "ingesting"
+
+
+def test_even_small_uploads_are_streamed_to_temporary_files(
+    client_for, manager, project, tmp_path, monkeypatch
+):
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    from annotation_app.imaging.api import views
+
+    seen = []
+
+    def fake_stage(project, uploads, **kwargs):
+        seen.extend(type(f) for _, f in uploads)
+        return []
+
+    monkeypatch.setattr(views, "stage_upload", fake_stage)
+    path = helpers.nifti(tmp_path / "tiny.nii", np.zeros((1, 2, 2), np.int16))
+    assert helpers.upload(client_for(manager), project, path).status_code == 202
+    assert seen == [TemporaryUploadedFile]
+
+
+def test_a_metaimage_header_and_its_raw_file_uploaded_together_make_one_case(
+    client_for, manager, project, tmp_path, django_capture_on_commit_callbacks
+):
+    import SimpleITK as sitk
+
+    array = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4)
+    sitk.WriteImage(sitk.GetImageFromArray(array), str(tmp_path / "scan.mhd"))
+    assert (tmp_path / "scan.raw").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = helpers.upload(client_for(manager), project, tmp_path / "scan.mhd", tmp_path / "scan.raw")
+    (item,) = response.json()
+    case = Case.objects.get(pk=item["id"])
+    assert case.status == "ready", case.error
+    np.testing.assert_array_equal(open_case_array(case), array)
