@@ -57,9 +57,24 @@ def _claim_redis_db(base_url: str):
 
 def _point_app_at(app, broker_url: str, result_url: str) -> None:
     """Re-point the test process's Celery app (connections are created lazily, but may be cached)."""
-    app.conf.broker_url = broker_url
-    app.conf.result_backend = result_url
-    app.conf.broker_transport_options = {"visibility_timeout": 3600}
+    # Celery reads CELERY_BROKER_URL / CELERY_RESULT_BACKEND from the environment before its config,
+    # and settings from Django's CELERY_ namespace win over the plain names: set all of them.
+    for name, value in (("CELERY_BROKER_URL", broker_url), ("CELERY_RESULT_BACKEND", result_url)):
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    options = {"visibility_timeout": 3600}
+    app.conf.update(
+        {
+            "broker_url": broker_url,
+            "CELERY_BROKER_URL": broker_url,
+            "result_backend": result_url,
+            "CELERY_RESULT_BACKEND": result_url,
+            "broker_transport_options": options,
+            "CELERY_BROKER_TRANSPORT_OPTIONS": options,
+        }
+    )
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
@@ -80,13 +95,23 @@ def celery_test_broker():
     base = _redis_base_url()
     db, client, owner = _claim_redis_db(base)
     url = f"{base}/{db}"
-    saved = (app.conf.broker_url, app.conf.result_backend, app.conf.broker_transport_options)
+    saved = (
+        os.environ.get("CELERY_BROKER_URL") or app.conf.first("broker_url"),
+        os.environ.get("CELERY_RESULT_BACKEND") or app.conf.first("result_backend", "CELERY_RESULT_BACKEND"),
+        app.conf.broker_transport_options,
+    )
+    saved_env = {name: os.environ.get(name) for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
     _point_app_at(app, url, url)
     try:
         yield url
     finally:
         _point_app_at(app, *saved[:2])
-        app.conf.broker_transport_options = saved[2]
+        app.conf.update({"broker_transport_options": saved[2], "CELERY_BROKER_TRANSPORT_OPTIONS": saved[2]})
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         if client.get(LOCK_KEY) == owner.encode():
             client.flushdb()
 
