@@ -172,11 +172,18 @@ def case_affinity(case_id: int) -> str | None:
 
 
 def queue_lengths(names: list[str]) -> dict[str, int]:
-    """Messages waiting in each queue (Redis LLEN of the list kombu keeps per queue)."""
+    """Messages waiting in each queue: Redis LLEN of the lists kombu keeps per queue and priority
+    (`name` for priority 0, `name\x06\x16<p>` for p in 3, 6, 9)."""
     client = redis_client()
     if client is None:
         return {name: 0 for name in names}
     pipe = client.pipeline()
     for name in names:
-        pipe.llen(name)
-    return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}
+        for key in _priority_lists(name):
+            pipe.llen(key)
+    counts = iter(pipe.execute())
+    return {name: sum(int(next(counts)) for _ in _priority_lists(name)) for name in names}
+
+
+def _priority_lists(name: str) -> list[str]:
+    return [name] + [f"{name}\x06\x16{p}" for p in (3, 6, 9)]

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 PROPAGATE_TASK = "inference_worker.tasks.propagation.propagate_target"
 SHARED_GPU_QUEUE = "gpu"
 ACTIVE = [JobStatus.QUEUED, JobStatus.RUNNING]
+#: Redis message priorities (0 is served first): a key-frame job (one frame, someone waiting for it)
+#: overtakes queued full propagations; it does not interrupt one that is running.
+PRIORITY = {JobKind.KEY_FRAME: 0, JobKind.PROPAGATE: 6}
 
 
 def job_key_base(target: Target, kind: str, direction: str, frame_range, prompt_ids: list[int]) -> str:
@@ -86,7 +89,13 @@ def send_job(job: PropagationJob, queue: str | None = None) -> None:
     if queue != job.queue:
         PropagationJob.objects.filter(pk=job.pk).update(queue=queue)
         job.queue = queue
-    app.send_task(PROPAGATE_TASK, args=[job.pk], queue=queue, task_id=job.celery_task_id or None)
+    app.send_task(
+        PROPAGATE_TASK,
+        args=[job.pk],
+        queue=queue,
+        task_id=job.celery_task_id or None,
+        priority=PRIORITY.get(job.kind, 6),
+    )
 
 
 def cancel_job(job: PropagationJob) -> PropagationJob:

@@ -1,6 +1,7 @@
 """The propagation REST API without a worker: the task is recorded at the broker boundary (send_task)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,15 +13,23 @@ from annotation_app.propagation.models import JobStatus, PropagationJob
 from annotation_app.propagation.tests.factories import make_case, make_target
 
 
+class SentList(list):
+    priorities: list
+
+
 @pytest.fixture
 def sent(monkeypatch):
     """Messages the web process publishes: [(task name, args, queue, task_id)]."""
     from annotation_app.celery import app
 
-    calls = []
+    calls = SentList()
 
-    def fake_send_task(name, args=None, queue=None, task_id=None, **kwargs):
+    def fake_send_task(name, args=None, queue=None, task_id=None, priority=None, **kwargs):
         calls.append((name, list(args or []), queue, task_id))
+        priorities.append(priority)
+
+    priorities = []
+    calls.priorities = priorities
 
     monkeypatch.setattr(app, "send_task", fake_send_task)
     monkeypatch.setattr(app.control, "revoke", lambda *a, **k: None)
@@ -86,6 +95,32 @@ def test_a_key_frame_job_and_a_propagation_job_may_run_side_by_side(
     full = post_propagate(client, target, capture=django_capture_on_commit_callbacks)
     assert (quick.status_code, full.status_code) == (202, 202)
     assert PropagationJob.objects.filter(status=JobStatus.QUEUED).count() == 2
+
+
+def test_key_frame_jobs_are_sent_ahead_of_queued_propagations(
+    target, annotator, client_for, sent, django_capture_on_commit_callbacks
+):
+    client = client_for(annotator)
+    post_propagate(client, target, capture=django_capture_on_commit_callbacks)
+    post_propagate(client, target, {"kind": "key_frame"}, capture=django_capture_on_commit_callbacks)
+    assert sent.priorities == [6, 0]  # Redis transport: 0 is served first
+
+
+def test_queue_depths_count_every_priority_list(monkeypatch):
+    import uuid
+
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379") + "/0")
+    monkeypatch.setattr(realtime, "redis_client", lambda: client)
+    name = f"pytest-depth-{uuid.uuid4().hex[:8]}"
+    client.delete(name, f"{name}\x06\x166")
+    client.rpush(name, "a")
+    client.rpush(f"{name}\x06\x166", "b", "c")
+    try:
+        assert realtime.queue_lengths([name]) == {name: 3}
+    finally:
+        client.delete(name, f"{name}\x06\x166")
 
 
 def test_propagate_without_prompts_is_a_409(
