@@ -234,7 +234,8 @@ def write_coco(case: Case, archive: zipfile.ZipFile, prefix: str = "", statuses=
         {"id": t + 1, "file_name": f"frame_{t:05d}.png", "frame_index": t, "width": width, "height": height}
         for t in range(int(case.shape[0]))
     ]
-    annotations, mapping = [], []
+    annotations: list[dict] = []
+    mapping: list[dict] = []
     for target, revision in items:
         mask = revision.mask()
         frames = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
@@ -306,7 +307,10 @@ def project_zip(project, statuses=None):
     """A temporary file holding the project's zip (manifest.json + per case NIfTI or COCO); the caller
     streams and closes it."""
     handle = tempfile.TemporaryFile()
-    manifest = {"project": {"id": project.pk, "name": project.name, "labels": project.labels}, "cases": []}
+    manifest: dict = {
+        "project": {"id": project.pk, "name": project.name, "labels": project.labels},
+        "cases": [],
+    }
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         for case in Case.objects.filter(project=project, status__in=["ready", "archived"]).order_by("id"):
             folder = f"cases/{case.pk:06d}/"

@@ -64,12 +64,12 @@ def read_label_map(case: Case, path: Path, name: str) -> dict[str, np.ndarray]:
             raise IngestError(
                 f"{name} has shape {list(array.shape)}; the video is {case.shape[:3]}", code="geometry"
             )
-    values = [int(v) for v in np.unique(array) if v != 0]
-    if len(values) > MAX_LABELS:
-        raise too_large(f"{name} has {len(values)} labels; at most {MAX_LABELS} are imported")
+    label_values = [int(v) for v in np.unique(array) if v != 0]
+    if len(label_values) > MAX_LABELS:
+        raise too_large(f"{name} has {len(label_values)} labels; at most {MAX_LABELS} are imported")
     names = [label["name"] for label in case.project.labels]
     out = {}
-    for value in values:
+    for value in label_values:
         if len(names) == 1:
             label = f"{names[0]}#{value}"
         else:

@@ -10,6 +10,7 @@ check fails it raises IngestError and leaves nothing behind: no Case row, no sto
 (io/model.py), stores it and flips the case to "ready" with its geometry, or to "failed" with a reason.
 """
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -68,7 +69,7 @@ def _copy_in(uploads: Iterable[tuple[str, object]], folder: Path, limits: Limits
             elif hasattr(data, "chunks"):
                 chunks = data.chunks(_CHUNK)
             else:
-                chunks = iter(lambda d=data: d.read(_CHUNK), b"")
+                chunks = iter(functools.partial(data.read, _CHUNK), b"")  # type: ignore[attr-defined]
             for chunk in chunks:
                 total += len(chunk)
                 if total > limits.max_upload_bytes:

@@ -175,15 +175,16 @@ def _probe_single_frame_series(uid: str, items, limits: Limits) -> Source:
         raise too_large(f"{what} has more than {limits.max_voxels} voxels")
     orientations = [_orientation(ds) for _, ds in items]
     has_position = ["ImagePositionPatient" in ds for _, ds in items]
-    if all(o is not None for o in orientations) and all(has_position):
-        iop = orientations[0]
-        for other in orientations[1:]:
+    known = [o for o in orientations if o is not None]
+    if len(known) == len(orientations) and all(has_position):
+        iop = known[0]
+        for other in known[1:]:
             if not np.allclose(other, iop, atol=1e-3):
                 raise IngestError(f"{what} mixes slice orientations", code="mixed_orientations")
         positions = [np.asarray([float(v) for v in ds.ImagePositionPatient]) for _, ds in items]
         order, gap, normal = _order_along_normal(positions, iop, what, limits)
         origin = positions[int(order[0])].tolist()
-    elif any(has_position) or any(o is not None for o in orientations):
+    elif any(has_position) or known:
         raise IngestError(
             f"{what}: only some slices carry position/orientation", code="inconsistent_geometry"
         )

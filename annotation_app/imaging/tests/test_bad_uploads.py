@@ -69,7 +69,7 @@ def unsupported_transfer_syntax(tmp_path, settings):
     paths = _series(tmp_path)
     for path in paths:
         ds = pydicom.dcmread(path)
-        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2: no decoder
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.UID("1.2.840.10008.1.2.4.100")  # MPEG2: no decoder
         ds.PixelData = encapsulate([ds.PixelData])
         ds.save_as(path, enforce_file_format=True)
     return paths, 415, "transfer syntax"

@@ -1,4 +1,5 @@
 """An upload converted by a real Celery worker process (default queue) through Redis."""
+
 import time
 
 import numpy as np

@@ -146,7 +146,7 @@ def test_even_small_uploads_are_streamed_to_temporary_files(
 
     from annotation_app.imaging.api import views
 
-    seen = []
+    seen: list[type] = []
 
     def fake_stage(project, uploads, **kwargs):
         seen.extend(type(f) for _, f in uploads)
