@@ -5,7 +5,9 @@ ModelVersion; cases are small synthetic volumes. Assertions are about the job ma
 progress, cancel, crash recovery, duplicates, errors, parallelism, feature reuse), not mask quality.
 """
 
+import json
 import os
+import threading
 import time
 
 import pytest
@@ -48,6 +50,24 @@ def finished(job: PropagationJob, timeout: float = 90.0, worker=None) -> Propaga
             print(worker.log(8000))
         raise
     return job
+
+
+def read_events(client, job_id: int, out: list) -> None:
+    """Consume GET /events/ (server-sent events) into [(event, data)] until the stream ends."""
+    from django.db import connection
+
+    try:
+        response = client.get(f"/api/propagation-jobs/{job_id}/events/", HTTP_ACCEPT="text/event-stream")
+        buffer = ""
+        for chunk in response.streaming_content:
+            buffer += chunk.decode()
+            while "\n\n" in buffer:
+                block, buffer = buffer.split("\n\n", 1)
+                fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
+                if "event" in fields:
+                    out.append((fields["event"], json.loads(fields["data"])))
+    finally:
+        connection.close()
 
 
 @pytest.fixture
@@ -139,6 +159,9 @@ def test_cancelling_mid_run_stops_the_job_without_a_revision(
     worker = start_celery_worker(queues=("gpu",), env={**WORKER_ENV, "MEDSAM2_TEST_FRAME_DELAY_S": "0.4"})
     target = scene["target"]
     job = propagate(client_for, annotator, target)
+    events: list[tuple[str, dict]] = []
+    listener = threading.Thread(target=read_events, args=(client_for(annotator), job.pk, events))
+    listener.start()
     wait_for(lambda: PropagationJob.objects.get(pk=job.pk).frames_done >= 3, what="three frames")
     response = client_for(annotator).post(f"/api/propagation-jobs/{job.pk}/cancel/")
     assert response.status_code == 200
@@ -146,6 +169,16 @@ def test_cancelling_mid_run_stops_the_job_without_a_revision(
     assert job.status == JobStatus.CANCELLED
     assert 3 <= job.frames_done < 12
     assert not MaskRevision.objects.filter(target=target).exists()
+
+    # The event stream followed the job live and ended with it.
+    listener.join(timeout=30)
+    assert not listener.is_alive()
+    names = [name for name, _ in events]
+    assert names[-1] == "end" and events[-1][1]["status"] == "cancelled"
+    running = [
+        data["frames_done"] for name, data in events if name == "update" and data["status"] == "running"
+    ]
+    assert len(running) >= 3 and running == sorted(running)
 
 
 def test_a_job_survives_kill9_of_its_worker_and_writes_exactly_one_revision(
