@@ -43,14 +43,14 @@ def source_geometry(case: Case) -> dict:
 
 
 def exported_targets(case: Case, statuses: list[str] | None = None):
-    """Targets of the case that have a mask, with their current revision, in id order."""
+    """Targets of the case whose current revision is a non-empty mask, with that revision, in id order."""
     out = []
     targets = case.targets.order_by("id")
     if statuses:
         targets = targets.filter(status__in=statuses)
     for target in targets:
         revision = target.current_revision
-        if revision is not None:
+        if revision is not None and revision.voxel_count > 0:
             out.append((target, revision))
     return out
 
@@ -89,6 +89,17 @@ def nifti_bytes(case: Case, statuses=None) -> tuple[bytes, list[dict]]:
 
 
 # --- DICOM SEG
+def seg_reference(case: Case) -> dict | None:
+    """The series a DICOM SEG of this case references: the source series when it has one instance per
+    slice, else the synthesized one saved by an earlier export (None if neither exists yet)."""
+    meta = case.image_meta or {}
+    n_slices = int(source_geometry(case)["size"][2]) if case.shape else 0
+    dicom = meta.get("dicom")
+    if dicom and len(dicom.get("instances", [])) == n_slices:
+        return dicom
+    return meta.get("dicom_seg_reference")
+
+
 def _source_datasets(case: Case) -> list[Dataset]:
     """Header-only datasets of the source slices (what highdicom needs to reference them).
 
@@ -97,7 +108,7 @@ def _source_datasets(case: Case) -> list[Dataset]:
     meta = dict(case.image_meta or {})
     grid = source_geometry(case)
     n_slices = int(grid["size"][2])
-    dicom = meta.get("dicom")
+    dicom = seg_reference(case)
     if not dicom or len(dicom.get("instances", [])) != n_slices:
         dicom = {
             "instances": [generate_uid() for _ in range(n_slices)],
@@ -110,7 +121,8 @@ def _source_datasets(case: Case) -> list[Dataset]:
             "SOPClassUID": CTImageStorage if case.modality == "CT" else MRImageStorage,
             "synthesized": True,
         }
-        meta["dicom"] = dicom
+        # kept apart from image_meta["dicom"] (the real source facts, e.g. of a multi-frame instance)
+        meta["dicom_seg_reference"] = dicom
         Case.objects.filter(pk=case.pk).update(image_meta=meta)
         case.image_meta = meta
     direction = np.asarray(grid["direction"], dtype=float).reshape(3, 3)

@@ -13,7 +13,7 @@ import pydicom
 import SimpleITK as sitk
 from django.db import transaction
 
-from annotation_app.imaging.exports import canonical_geometry, source_geometry
+from annotation_app.imaging.exports import canonical_geometry, seg_reference, source_geometry
 from annotation_app.imaging.io import geometry
 from annotation_app.imaging.io.errors import IngestError, too_large
 from annotation_app.imaging.models import Case
@@ -89,7 +89,7 @@ def _read_seg(case: Case, path: Path, name: str) -> dict[str, np.ndarray]:
         raise IngestError(f"{name} is a DICOM file but not a Segmentation (SEG)", code="invalid")
     if case.kind != "volume":
         raise IngestError("DICOM SEG import is for volumes", code="invalid")
-    instances = (case.image_meta or {}).get("dicom", {}).get("instances") or []
+    instances = (seg_reference(case) or {}).get("instances") or []
     try:
         seg = hd.seg.segread(path)
     except Exception as exc:

@@ -174,7 +174,9 @@ class CaseViewSet(ProjectScopedViewSet):
         )
         form.is_valid(raise_exception=True)
         project = Project.objects.filter(pk=form.validated_data["project"]).first()
-        self.check_create_permission(project.pk if project else None)
+        if project is None:
+            return error("No such project, or you are not a member of it.", 404)
+        self.check_create_permission(project.pk)
         files = request.FILES.getlist("file") + request.FILES.getlist("files")
         if not files:
             return error("no file was uploaded (multipart field 'file')", 400, code="empty")

@@ -143,3 +143,14 @@ def test_the_project_export_is_a_zip_with_a_manifest(client_for, annotator, proj
 
 def test_outsiders_cannot_export_a_project(client_for, outsider, project):
     assert client_for(outsider).get(f"/api/projects/{project.pk}/export/").status_code == 404
+
+
+def test_targets_whose_mask_is_empty_are_left_out(client_for, annotator, volume_case):
+    empty = _target_with_mask(volume_case, np.zeros((6, 20, 30), bool))
+    mask = np.zeros((6, 20, 30), bool)
+    mask[3, 5, 5] = True
+    kept = _target_with_mask(volume_case, mask)
+    response = client_for(annotator).get(f"/api/cases/{volume_case.pk}/export/?format=dicom-seg")
+    assert response.status_code == 200, response.content
+    assert [m["target"] for m in json.loads(response["X-Label-Map"])] == [kept.pk]
+    assert empty.pk != kept.pk

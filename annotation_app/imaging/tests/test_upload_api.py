@@ -172,3 +172,16 @@ def test_a_metaimage_header_and_its_raw_file_uploaded_together_make_one_case(
     case = Case.objects.get(pk=item["id"])
     assert case.status == "ready", case.error
     np.testing.assert_array_equal(open_case_array(case), array)
+
+
+def test_an_upload_to_a_missing_project_is_404_even_for_a_superuser(client_for, tmp_path):
+    from django.contrib.auth import get_user_model
+
+    root = get_user_model().objects.create_superuser(username="root", password="root-pw-123")
+    path = helpers.nifti(tmp_path / "a.nii", np.zeros((2, 4, 4), np.int16))
+    with open(path, "rb") as handle:
+        response = client_for(root).post(
+            "/api/cases/upload/", {"project": 99999, "file": handle}, format="multipart"
+        )
+    assert response.status_code == 404
+    assert Case.objects.count() == 0
