@@ -43,13 +43,12 @@ def encode_mask(mask: np.ndarray) -> EncodedMask:
     return EncodedMask(zlib.compress(packed.tobytes(), 6), lo + hi, count, shape)
 
 
-def decode_mask(data: bytes, bbox: list[int], shape: list[int]) -> np.ndarray:
-    """Inverse of encode_mask: a boolean array of `shape`."""
-    out = np.zeros(tuple(shape), dtype=bool)
-    if not data:
-        return out
+def decode_crop(data: bytes, bbox: list[int]) -> np.ndarray:
+    """The stored bounding-box crop alone, bool (z1-z0, y1-y0, x1-x0); cheap for one frame of a big case."""
     z0, y0, x0, z1, y1, x1 = bbox
     crop_shape = (z1 - z0, y1 - y0, x1 - x0)
+    if not data:
+        return np.zeros(crop_shape, dtype=bool)
     n = int(np.prod(crop_shape))
     try:
         bits = np.unpackbits(np.frombuffer(zlib.decompress(data), dtype=np.uint8))[:n]
@@ -57,7 +56,16 @@ def decode_mask(data: bytes, bbox: list[int], shape: list[int]) -> np.ndarray:
         raise MaskFormatError(f"corrupt mask data: {exc}") from None
     if bits.size != n:
         raise MaskFormatError("mask data is shorter than its bounding box")
-    out[z0:z1, y0:y1, x0:x1] = bits.reshape(crop_shape).astype(bool)
+    return bits.reshape(crop_shape).view(bool)
+
+
+def decode_mask(data: bytes, bbox: list[int], shape: list[int]) -> np.ndarray:
+    """Inverse of encode_mask: a boolean array of `shape`."""
+    out = np.zeros(tuple(shape), dtype=bool)
+    if not data:
+        return out
+    z0, y0, x0, z1, y1, x1 = bbox
+    out[z0:z1, y0:y1, x0:x1] = decode_crop(data, bbox)
     return out
 
 

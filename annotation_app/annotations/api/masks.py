@@ -13,7 +13,7 @@ import numpy as np
 from rest_framework.exceptions import ValidationError
 
 from annotation_app.annotations.models import MaskRevision
-from annotation_app.lib.maskcodec import MaskFormatError, decode_slice_rle, encode_slice_rle
+from annotation_app.lib.maskcodec import MaskFormatError, decode_crop, decode_slice_rle, encode_slice_rle
 
 
 def _frame_index(key: str, n_frames: int) -> int:
@@ -77,11 +77,29 @@ def _bound(params, name: str, default: int, n_frames: int) -> int:
 
 
 def frames_as_rle(revision: MaskRevision, params) -> dict[str, list[int]]:
-    """{"<frame>": rle} for every frame in [start, stop) of the revision (empty frames included)."""
-    n_frames = int(revision.shape[0])
+    """{"<frame>": rle} for every frame in [start, stop) of the revision (empty frames included).
+
+    Works on the stored bounding-box crop, never the whole volume: frames outside the box are one
+    zeros run, frames inside are padded to (height, width) one at a time."""
+    n_frames, height, width = (int(s) for s in revision.shape[:3])
     start = _bound(params, "start", 0, n_frames)
     stop = _bound(params, "stop", n_frames, n_frames)
     if start > stop:
         raise ValidationError({"stop": ["Must not be below start."]})
-    mask = revision.mask()
-    return {str(k): encode_slice_rle(mask[k]) for k in range(start, stop)}
+    z0, y0, x0, z1, y1, x1 = revision.bbox
+    crop = (
+        decode_crop(bytes(revision.data), revision.bbox)
+        if revision.voxel_count and z0 < stop and z1 > start
+        else None
+    )
+    empty = [height * width]
+    frames = {}
+    frame = np.zeros((height, width), dtype=bool)
+    for k in range(start, stop):
+        if crop is None or not z0 <= k < z1:
+            frames[str(k)] = empty
+            continue
+        frame[:] = False
+        frame[y0:y1, x0:x1] = crop[k - z0]
+        frames[str(k)] = encode_slice_rle(frame)
+    return frames
