@@ -4,7 +4,8 @@ A job whose worker died (kill -9, lost machine) stays `running` with a heartbeat
 With Redis, its unacknowledged message would only come back after the broker's visibility timeout
 (an hour), so recovery does not wait for that: `requeue_stale_jobs()` puts every running job whose
 heartbeat is older than PROPAGATION_STALE_AFTER_S (default 60 s) back to `queued` (a conditional
-update: exactly one caller wins) and sends it again on the shared `gpu` queue. A queued job sent to a
+update: exactly one caller wins) and sends it again on the shared `gpu` queue; after
+PROPAGATION_MAX_ATTEMPTS (default 3) lost workers the job fails instead of looping. A queued job sent to a
 worker's own queue (`gpu.<node>`, for feature reuse) whose worker is gone is re-sent to `gpu` too.
 A late redelivery of the old message is harmless: the claim refuses it, and the revision's job key is
 unique.
@@ -49,8 +50,19 @@ def requeue_stale_jobs(stale_after_s: float | None = None) -> list[int]:
     """Queue again the jobs of dead workers; returns their ids."""
     stale_after = stale_after_s if stale_after_s is not None else _env_float("PROPAGATION_STALE_AFTER_S", 60)
     cutoff = timezone.now() - timedelta(seconds=stale_after)
+    max_attempts = int(_env_float("PROPAGATION_MAX_ATTEMPTS", 3))
     requeued: list[int] = []
     for job in PropagationJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
+        if job.attempts >= max_attempts:
+            # A job that kills its worker every time (out of memory, hard time limit) must stop.
+            lost = f"the worker was lost {job.attempts} times while running this job"
+            error = f"{lost} (last: {job.worker}); giving up"
+            gave_up = PropagationJob.objects.filter(
+                pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff
+            )
+            if gave_up.update(status=JobStatus.FAILED, finished_at=timezone.now(), error=error):
+                log.error("job %s: %s", job.pk, error)
+            continue
         task_id = str(uuid.uuid4())
         won = PropagationJob.objects.filter(
             pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff

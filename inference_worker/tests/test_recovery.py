@@ -75,3 +75,12 @@ def test_the_management_command_requeues_and_says_how_many(target, sent, capsys)
     stale = running_job(target, "stale", beat_age_s=120)
     call_command("requeue_stale_jobs", "--stale-after", "60")
     assert capsys.readouterr().out.strip() == f"requeued 1 job(s): {stale.pk}"
+
+
+def test_a_job_that_lost_its_worker_three_times_fails_instead_of_looping(target, sent):
+    job = running_job(target, "cursed", beat_age_s=120)
+    PropagationJob.objects.filter(pk=job.pk).update(attempts=3)
+    assert recovery.requeue_stale_jobs(stale_after_s=60) == []
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and sent == []
+    assert job.error == "the worker was lost 3 times while running this job (last: w1@host#1); giving up"
