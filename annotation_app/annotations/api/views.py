@@ -202,6 +202,10 @@ class MaskRevisionViewSet(AppendOnlyViewSet):
 
 
 class EventFilter(django_filters.FilterSet):
+    #: a time window on the client's clock, for timing analyses (ISO 8601)
+    since = django_filters.IsoDateTimeFilter(field_name="client_ts", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="client_ts", lookup_expr="lt")
+
     class Meta:
         model = InteractionEvent
         fields = ["project", "case", "target", "user", "kind"]

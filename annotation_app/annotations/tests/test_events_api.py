@@ -94,3 +94,17 @@ def test_batches_over_500_events_are_refused(target, annotator, client_for):
     response = client_for(annotator).post("/api/events/", [event(target) for _ in range(501)])
     assert response.status_code == 400
     assert "500" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_events_can_be_read_back_for_a_time_window(target, manager, annotator, client_for):
+    client_for(annotator).post(
+        "/api/events/",
+        [
+            event(target, client_ts="2026-01-01T10:00:00Z"),
+            event(target, kind="submit", client_ts="2026-01-01T11:00:00Z"),
+        ],
+    )
+    window = "since=2026-01-01T10:30:00Z&until=2026-01-01T12:00:00Z"
+    rows = client_for(manager).get(f"/api/events/?{window}").json()["results"]
+    assert [r["kind"] for r in rows] == ["submit"]
