@@ -77,8 +77,18 @@ def create_job(
             queue=choose_queue(target.case_id),
             requested_by=user if getattr(user, "is_authenticated", False) else None,
         )
-        transaction.on_commit(lambda: send_job(job))
+        transaction.on_commit(lambda: _send_or_fail(job))
     return job
+
+
+def _send_or_fail(job: PropagationJob) -> None:
+    """After commit: publish; a broker that cannot be reached fails the job rather than leaving it
+    queued with no message that would ever run it."""
+    try:
+        send_job(job)
+    except Exception as exc:
+        log.error("job %s could not be queued: %s", job.pk, exc)
+        job.fail(f"the job queue (broker) could not be reached: {type(exc).__name__}: {exc}")
 
 
 def send_job(job: PropagationJob, queue: str | None = None) -> None:

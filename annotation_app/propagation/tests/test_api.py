@@ -61,6 +61,25 @@ def test_propagate_answers_202_and_sends_the_task_by_name_after_commit(
     ]
 
 
+def test_an_unreachable_broker_fails_the_job_instead_of_leaving_it_queued(
+    target, annotator, client_for, monkeypatch, django_capture_on_commit_callbacks
+):
+    from annotation_app.celery import app
+
+    def broken(*args, **kwargs):
+        raise ConnectionRefusedError("Error 111 connecting to 127.0.0.1:6379")
+
+    monkeypatch.setattr(app, "send_task", broken)
+    response = post_propagate(client_for(annotator), target, capture=django_capture_on_commit_callbacks)
+    assert response.status_code == 202
+    job = PropagationJob.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.FAILED
+    assert job.error == (
+        "the job queue (broker) could not be reached: "
+        "ConnectionRefusedError: Error 111 connecting to 127.0.0.1:6379"
+    )
+
+
 def test_the_same_request_while_the_job_is_queued_is_a_409(
     target, annotator, client_for, sent, django_capture_on_commit_callbacks
 ):
