@@ -44,3 +44,23 @@ def json_exception_handler(exc, context):
     ):
         response.data = {"detail": "Invalid request.", "errors": response.data}
     return response
+
+
+def csrf_failure(request, reason: str = ""):
+    """Django's CSRF refusal as JSON (settings.CSRF_FAILURE_VIEW), so the browser app can show why."""
+    from django.http import JsonResponse
+
+    return JsonResponse(
+        {"detail": f"CSRF check failed: {reason}. Send the csrftoken cookie's value in X-CSRFToken."},
+        status=403,
+    )
+
+
+def not_found(request, exception=None):
+    """404 for paths no route matches (urls.handler404): JSON under /api/, Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"No API endpoint at {request.path}."}, status=404)
+    return page_not_found(request, exception)

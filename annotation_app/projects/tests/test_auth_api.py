@@ -72,3 +72,23 @@ def test_the_token_endpoint_refuses_bad_credentials_with_json(annotator):
     response = APIClient().post("/api/auth/token/", {"username": "annotator", "password": "wrong"})
     assert response.status_code == 400
     assert "errors" in response.json()
+
+
+@pytest.mark.django_db
+def test_a_csrf_refusal_is_json_with_the_reason(annotator):
+    browser = Client(enforce_csrf_checks=True)
+    response = browser.post(
+        "/api/auth/login/",
+        {"username": "annotator", "password": "annotator-pw-123"},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert "CSRF check failed" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_path_is_a_json_404_when_debug_is_off(settings, client):
+    settings.DEBUG = False
+    response = client.get("/api/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No API endpoint at /api/no-such-thing/."}
