@@ -22,3 +22,6 @@ urlpatterns = [
     path("api/", include("annotation_app.propagation.api.urls")),
     path("", frontend_index, name="frontend"),
 ]
+
+# Unmatched /api/ paths answer JSON like the rest of the API (used when DEBUG is off).
+handler404 = "annotation_app.lib.errors.not_found"
