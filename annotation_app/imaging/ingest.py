@@ -233,7 +233,7 @@ def run_ingest(case_id: int) -> str:
         original = _local_path(case.original_key)
         if is_zip(original):
             root = work / "extracted"
-            extract_zip(original, root, limits)
+            extract_zip(original, root, limits, folders={str(Path(f).parent) for f in source.files})
         else:
             root = work
             (work / source.files[0]).symlink_to(original)

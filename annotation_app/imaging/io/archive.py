@@ -75,9 +75,15 @@ def check_zip(path: Path, limits: Limits) -> list[tuple[zipfile.ZipInfo, PurePos
         return entries
 
 
-def extract_zip(path: Path, dest: Path, limits: Limits) -> list[Path]:
-    """Check, then extract the archive into `dest`; return the extracted files in archive order."""
+def extract_zip(path: Path, dest: Path, limits: Limits, folders: set[str] | None = None) -> list[Path]:
+    """Check, then extract the archive into `dest`; return the extracted files in archive order.
+
+    `folders` (relative POSIX paths, "." for the top) limits extraction to files directly in those
+    folders: the worker converting one series of a many-series archive needs only its own folder
+    (which also holds companions such as the .raw of an .mhd)."""
     entries = check_zip(path, limits)
+    if folders is not None:
+        entries = [(info, name) for info, name in entries if str(name.parent) in folders]
     dest = dest.resolve()
     out: list[Path] = []
     with zipfile.ZipFile(path) as archive:
