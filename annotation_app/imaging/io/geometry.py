@@ -34,8 +34,45 @@ def to_canonical(image: sitk.Image) -> tuple[np.ndarray, dict]:
     """Reorient to LPS; return the (z, y, x) array and the canonical geometry (x, y, z order)."""
     if image.GetDimension() != 3:
         raise ValueError("to_canonical expects a 3D image")
-    oriented = sitk.DICOMOrient(image, "LPS")
-    return sitk.GetArrayFromImage(oriented), describe(oriented)
+    return orient_array(sitk.GetArrayFromImage(image), describe(image))
+
+
+def orient_array(array: np.ndarray, geometry: dict) -> tuple[np.ndarray, dict]:
+    """What DICOMOrient(image, "LPS") does, on a (z, y, x) numpy array: flips and an axis permutation,
+    as views (no copy of a large volume; the result may be non-contiguous).
+
+    Each image axis goes to the world axis its direction cosine is closest to, pointing the positive
+    way. Axes that tie (45 degree obliques) fall back to SimpleITK."""
+    direction = np.asarray(geometry["direction"], dtype=float).reshape(3, 3)
+    world_axis = np.argmax(np.abs(direction), axis=0)  # for image axes x, y, z
+    if sorted(world_axis.tolist()) != [0, 1, 2]:
+        oriented = sitk.DICOMOrient(make_image(array, geometry), "LPS")
+        return sitk.GetArrayFromImage(oriented), describe(oriented)
+    size = [int(s) for s in geometry["size"]]
+    origin = np.asarray(geometry["origin"], dtype=float)
+    new_direction = np.zeros((3, 3))
+    new_spacing, new_size = [0.0] * 3, [0] * 3
+    view = array
+    for axis in range(3):
+        column = direction[:, axis]
+        sign = 1.0 if column[world_axis[axis]] >= 0 else -1.0
+        if sign < 0:  # flip: the far end becomes voxel 0
+            view = np.flip(view, axis=2 - axis)
+            origin = origin + column * geometry["spacing"][axis] * (size[axis] - 1)
+        target = int(world_axis[axis])
+        new_direction[:, target] = column * sign
+        new_spacing[target] = float(geometry["spacing"][axis])
+        new_size[target] = size[axis]
+    # numpy axis (2 - target) of the result comes from numpy axis (2 - axis) of the input
+    source_for = {2 - int(world_axis[axis]): 2 - axis for axis in range(3)}
+    view = np.transpose(view, [source_for[k] for k in range(3)])
+    canonical = {
+        "size": new_size,
+        "spacing": new_spacing,
+        "origin": [float(v) for v in origin],
+        "direction": [float(v) for v in new_direction.reshape(-1)],
+    }
+    return view, canonical
 
 
 def resample_to(array: np.ndarray, from_geometry: dict, to_geometry: dict) -> np.ndarray:

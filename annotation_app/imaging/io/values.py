@@ -24,7 +24,9 @@ def to_int16(array: np.ndarray) -> tuple[np.ndarray, float, float]:
     if array.size == 0:
         return array.astype(np.int16), 1.0, 0.0
     lo, hi = float(array.min()), float(array.max())
-    integral = np.issubdtype(array.dtype, np.integer) or bool(np.all(np.mod(array, 1) == 0))
+    integral = np.issubdtype(array.dtype, np.integer) or all(
+        bool(np.all(np.mod(array[k : k + 16], 1) == 0)) for k in range(0, array.shape[0], 16)
+    )
     if integral and lo >= INT16_MIN and hi <= INT16_MAX:
         return array.astype(np.int16), 1.0, 0.0
     span = hi - lo
