@@ -87,6 +87,25 @@ echo "== e2e: migrate + demo data"
 python manage.py migrate --noinput -v 0
 python manage.py load_demo --small
 
+# A demo lesion to box: its target, key slice and ground-truth box (x0, y0, x1, y1), plus 2 px margin.
+E2E_LESION="$(python manage.py shell -v 0 -c '
+import json, io
+import numpy as np
+from django.core.files.storage import default_storage
+from annotation_app.annotations.models import Target
+t = Target.objects.filter(case__modality="CT", case__kind="volume", key_frame__isnull=False).order_by("id").first()
+gt = np.load(io.BytesIO(default_storage.open(t.case.image_meta["ground_truth_key"]).read()))
+k = t.key_frame
+labels = [int(v) for v in np.unique(gt[k]) if v]
+label = max(labels, key=lambda v: int((gt[k] == v).sum()))
+ys, xs = np.nonzero(gt[k] == label)
+h, w = gt.shape[1:3]
+box = [max(0, int(xs.min()) - 2), max(0, int(ys.min()) - 2), min(w, int(xs.max()) + 3), min(h, int(ys.max()) + 3)]
+print(json.dumps({"case": t.case_id, "target": t.id, "frame": k, "box": box, "area": int((gt[k] == label).sum())}))
+')"
+export E2E_LESION
+echo "e2e: lesion $E2E_LESION"
+
 PORT="$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export BASE_URL="http://127.0.0.1:$PORT"
 

@@ -10,7 +10,9 @@ const BASE_URL = process.env.BASE_URL ?? "http://127.0.0.1:8000";
 const ANNOTATOR = process.env.E2E_ANNOTATOR ?? "demo-annotator";
 const REVIEWER = process.env.E2E_REVIEWER ?? "demo-reviewer";
 const PASSWORD = process.env.E2E_PASSWORD ?? "demo-pass-123";
-const SHOTS = path.join(process.env.E2E_ARTIFACTS ?? "test-artifacts", "screenshots");
+const SHOTS = path.join(process.env.E2E_ARTIFACTS ?? path.resolve(import.meta.dirname, "../../test-artifacts"), "screenshots");
+// {case, frame, box: [x0, y0, x1, y1]} of a demo lesion (scripts/e2e.sh reads it from the ground truth)
+const LESION = JSON.parse(process.env.E2E_LESION ?? "null");
 const JOB_TIMEOUT_MS = Number(process.env.E2E_JOB_TIMEOUT_MS ?? 180000);
 
 let browser;
@@ -71,6 +73,30 @@ async function openCase(page, caseId, targetId) {
   await page.waitForFunction(() => document.querySelector("[data-testid=slice-label]")?.textContent?.includes("/"));
 }
 
+/** Drag on the overlay between two image points (x, y in pixels of the current slice). */
+async function dragImage(page, from, to, steps = 8) {
+  const box = await page.locator("[data-testid=overlay]").boundingBox();
+  const [a, b] = await page.evaluate(([p, q]) => [window.medsam2Viewer.imageToCanvas(p), window.medsam2Viewer.imageToCanvas(q)], [from, to]);
+  await page.mouse.move(box.x + a[0], box.y + a[1]);
+  await page.mouse.down();
+  await page.mouse.move(box.x + b[0], box.y + b[1], { steps });
+  await page.mouse.up();
+}
+
+async function currentSlice(page) {
+  const text = await page.textContent("[data-testid=slice-label]");
+  return Number(/(\d+) \//.exec(text)[1]) - 1;
+}
+
+/** Decode backend RLE (runs alternate 0/1 starting with zeros) into a flat 0/1 array. */
+function decodeRle(runs) {
+  const out = [];
+  runs.forEach((r, i) => {
+    for (let k = 0; k < r; k++) out.push(i % 2);
+  });
+  return out;
+}
+
 /** Drag on the overlay between fractions of its size (left button). */
 async function drag(page, from, to, steps = 8) {
   const box = await page.locator("[data-testid=overlay]").boundingBox();
@@ -99,9 +125,9 @@ test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer a
   await page.waitForSelector("[data-testid=all-cases]");
   await page.screenshot({ path: path.join(SHOTS, "worklist-1366x768.png") });
 
-  const cases = (await api(page, "/api/cases/?page_size=500")).results;
-  const ct = cases.find((c) => c.kind === "volume" && c.modality === "CT" && c.status === "ready");
-  assert.ok(ct, `a ready demo CT case among ${cases.map((c) => `${c.name}:${c.status}`).join(", ")}`);
+  assert.ok(LESION, "E2E_LESION (set by scripts/e2e.sh) names the demo lesion to segment");
+  const ct = await api(page, `/api/cases/${LESION.case}/`);
+  assert.equal(ct.status, "ready");
 
   await openCase(page, ct.id);
   // a fresh target for this run
@@ -110,15 +136,33 @@ test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer a
   const targetsBefore = (await api(page, `/api/targets/?case=${ct.id}&page_size=500`)).results;
   const target = targetsBefore.sort((a, b) => b.id - a.id)[0];
 
-  // box around the middle of the image on the current (middle) slice -> prompt + propagation
+  // scroll to the lesion's key slice with the keyboard, then box it -> prompt + propagation
+  for (let i = await currentSlice(page); i !== LESION.frame; i = await currentSlice(page)) {
+    await page.keyboard.press(i < LESION.frame ? "ArrowDown" : "ArrowUp");
+  }
   await page.keyboard.press("r");
-  await drag(page, [0.38, 0.38], [0.62, 0.62]);
+  const [x0, y0, x1, y1] = LESION.box;
+  await dragImage(page, [x0, y0], [x1, y1]);
   await page.waitForSelector("[data-testid=job-progress]:is([data-status=succeeded], [data-status=failed], [data-status=cancelled])", { timeout: JOB_TIMEOUT_MS });
   const jobs = (await api(page, `/api/propagation-jobs/?target=${target.id}`)).results;
   assert.equal(jobs[0]?.status, "succeeded", `propagation job: ${JSON.stringify(jobs[0])}`);
   await page.waitForFunction(() => /[1-9]\d* slices with mask/.test(document.querySelector("[data-testid=target-info]")?.textContent ?? ""));
-  const afterModel = slicesWithMask(await targetInfo(page));
-  assert.ok(afterModel > 0, "the propagated mask covers at least one slice");
+  assert.ok(slicesWithMask(await targetInfo(page)) > 0, "the propagated mask covers at least one slice");
+  // the key slice's mask lies mostly inside the lesion's box
+  const frames = await api(page, `/api/mask-revisions/${jobs[0].result_revision}/frames/?start=${LESION.frame}&stop=${LESION.frame + 1}`);
+  const key = decodeRle(frames[String(LESION.frame)]);
+  const width = ct.shape[2];
+  let inside = 0;
+  let total = 0;
+  key.forEach((v, i) => {
+    if (!v) return;
+    total++;
+    const x = i % width;
+    const y = Math.floor(i / width);
+    if (x >= x0 && x < x1 && y >= y0 && y < y1) inside++;
+  });
+  assert.ok(total > 0, "the key slice has a mask");
+  console.log(`key slice mask: ${total} px, ${Math.round((100 * inside) / total)}% inside the lesion box`);
   await page.screenshot({ path: path.join(SHOTS, "case-propagated-1366x768.png") });
 
   // paint a correction with the brush, then undo it; the stroke is saved as a human revision first
