@@ -6,9 +6,10 @@ then receive simulated clicks one at a time, each drawn from the current error r
 back together with the previous low-resolution logits. Every frame writes a memory (from its
 *predicted* mask) that later frames attend to. All objects of the clip run as one batch.
 
-The model is a SAM2-style video model exposing ``forward_image``,
-``_prepare_backbone_features``, ``_track_step``, ``_forward_sam_heads``, ``_use_multimask``
-and ``_encode_memory_in_output`` with the reference SAM2 semantics.
+The model is :class:`medsam2.modeling.SAM2Base`; the step is assembled from its public parts
+(``memory_conditioned_features``, ``forward_sam_heads``, ``mask_as_output``, ``encode_memory``)
+because corrections need the memory-conditioned features of the frame, which ``track_step``
+keeps to itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from medsam2.modeling.common import resize_bilinear
+from medsam2.modeling.sam2_base import ImageFeatures, PointInputs, SAM2Base, SamOutput, TrackOutput
 from medsam2.training.prompts import PromptPlan, noisy_box_points, sample_error_clicks
 
 
@@ -26,7 +29,7 @@ class StepOutput:
 
     Attributes:
         frame: index in the clip.
-        multimasks: (O, M, S, S) mask logits at input resolution.
+        multimasks: (O, M, S, S) mask logits at input resolution (all M candidates).
         ious: (O, M) predicted IoU.
         obj_logits: (O, 1) object-score logits.
     """
@@ -37,14 +40,25 @@ class StepOutput:
     obj_logits: torch.Tensor
 
 
-def _cat_points(prev: dict | None, coords: torch.Tensor, labels: torch.Tensor) -> dict:
+def _cat_points(prev: PointInputs | None, coords: torch.Tensor, labels: torch.Tensor) -> PointInputs:
     if prev is None:
-        return {"point_coords": coords, "point_labels": labels}
-    return {"point_coords": torch.cat([prev["point_coords"], coords], dim=1),
-            "point_labels": torch.cat([prev["point_labels"], labels], dim=1)}
+        return PointInputs(coords, labels)
+    return PointInputs(torch.cat([prev.coords, coords], dim=1), torch.cat([prev.labels, labels], dim=1))
 
 
-def clip_forward(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, plan: PromptPlan,
+def _frame_features(feats: ImageFeatures, t: int, n: int) -> ImageFeatures:
+    """Frame ``t``'s features repeated for ``n`` objects (views, no copy)."""
+    one = feats.select(t)
+    return ImageFeatures(one.vision.expand(n, -1, -1, -1), one.vision_pos.expand(n, -1, -1, -1),
+                         [h.expand(n, -1, -1, -1) for h in one.high_res])
+
+
+def _supervised(t: int, sam: SamOutput, size: int) -> StepOutput:
+    # the decoder's candidates are S/4 logits; SAM2 supervises them upsampled to the input size
+    return StepOutput(t, resize_bilinear(sam.multimasks, (size, size)), sam.ious, sam.object_score_logits)
+
+
+def clip_forward(model: SAM2Base, images: torch.Tensor, masks: torch.Tensor, plan: PromptPlan,
                  generator: torch.Generator, prob_click_from_gt: float = 0.1) -> list[StepOutput]:
     """Run the model over a clip and return every supervised prediction.
 
@@ -58,52 +72,48 @@ def clip_forward(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tens
     """
     num_frames = images.shape[0]
     num_obj = masks.shape[0]
+    size = images.shape[-1]
     device = images.device
-    backbone_out = model.forward_image(images)
-    _, feats, pos, sizes = model._prepare_backbone_features(backbone_out)
-    output_dict: dict[str, dict[int, dict]] = {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
+    feats = model.encode_image(images)
+    cond_out: dict[int, TrackOutput] = {}
+    non_cond_out: dict[int, TrackOutput] = {}
     cond = set(plan.cond_frames)
     correct = set(plan.correct_frames)
     order = list(plan.cond_frames) + [t for t in range(num_frames) if t not in cond]
     steps: list[StepOutput] = []
     for t in order:
-        # (HW, T, C) -> this frame's features repeated for every object: (HW, O, C)
-        f_t = [x[:, t : t + 1].expand(-1, num_obj, -1) for x in feats]
-        p_t = [x[:, t : t + 1].expand(-1, num_obj, -1) for x in pos]
+        f_t = _frame_features(feats, t, num_obj)
         gt = masks[:, t]
         is_cond = t in cond
-        points = None
-        mask_in = None
+        points: PointInputs | None = None
         if is_cond and plan.use_mask:
-            mask_in = gt[:, None].float()
-        elif is_cond:
-            coords, labels = noisy_box_points(gt.cpu(), generator)
-            points = {"point_coords": coords.to(device), "point_labels": labels.to(device)}
-        current, sam_out, high_res, pix_feat = model._track_step(
-            t, is_cond, f_t, p_t, sizes, points, mask_in, output_dict, num_frames, False, None
-        )
-        multi, ious, low, high, obj_ptr, obj_logits = (sam_out[1], sam_out[2], sam_out[3], sam_out[4],
-                                                      sam_out[5], sam_out[6])
-        if mask_in is None:  # a mask prompt is copied to the output: nothing to learn there
-            steps.append(StepOutput(t, multi, ious, obj_logits))
-        if t in correct:
+            # a mask prompt is copied to the output: nothing to supervise on this frame
+            sam = model.mask_as_output(f_t.vision, f_t.high_res, gt[:, None].float())
+            pix = None
+        else:
+            if is_cond:
+                coords, labels = noisy_box_points(gt.cpu(), generator)
+                points = PointInputs(coords.to(device), labels.to(device))
+            pix = model.memory_conditioned_features(t, is_cond, f_t, cond_out, non_cond_out, num_frames)
+            multimask = model.use_multimask(is_cond, points)
+            sam = model.forward_sam_heads(pix, points, None, f_t.high_res, multimask)
+            steps.append(_supervised(t, sam, size))
+        if t in correct and pix is not None:
             for _ in range(plan.num_corrections):
                 if torch.rand(1, generator=generator).item() < prob_click_from_gt:
                     pred = None
                 else:
-                    pred = (high[:, 0] > 0).detach().cpu()
+                    pred = (sam.high_res_masks[:, 0] > 0).detach().cpu()
                 coords, labels = sample_error_clicks(gt.cpu(), pred, generator)
                 points = _cat_points(points, coords.to(device), labels.to(device))
-                multimask = model._use_multimask(is_cond, points)
-                sam_out = model._forward_sam_heads(pix_feat, points, low, high_res, multimask)
-                multi, ious, low, high, obj_ptr, obj_logits = (sam_out[1], sam_out[2], sam_out[3],
-                                                              sam_out[4], sam_out[5], sam_out[6])
-                steps.append(StepOutput(t, multi, ious, obj_logits))
+                sam = model.forward_sam_heads(pix, points, sam.low_res_masks, f_t.high_res,
+                                              model.use_multimask(is_cond, points))
+                steps.append(_supervised(t, sam, size))
             is_cond = True  # a clicked frame conditions later frames like a prompted one
-            current["point_inputs"] = points
-        current["pred_masks"] = low
-        current["pred_masks_high_res"] = high
-        current["obj_ptr"] = obj_ptr
-        model._encode_memory_in_output(f_t, sizes, points, True, high, obj_logits, current)
-        output_dict["cond_frame_outputs" if is_cond else "non_cond_frame_outputs"][t] = current
+        out = TrackOutput(pred_masks=sam.low_res_masks, obj_ptr=sam.obj_ptr,
+                          object_score_logits=sam.object_score_logits, ious=sam.best_iou,
+                          pred_masks_high_res=sam.high_res_masks)
+        out.maskmem_features, out.maskmem_pos_enc = model.encode_memory(
+            f_t, sam.high_res_masks, sam.object_score_logits, points is not None)
+        (cond_out if is_cond else non_cond_out)[t] = out
     return steps

@@ -91,11 +91,8 @@ def _step_seed(seed: int, epoch: int, step: int) -> int:
 
 
 def _save_final(model: torch.nn.Module, path: Path) -> None:
-    try:
-        from medsam2.build import save_checkpoint
-    except ImportError:  # model library without the helper: same format by hand
-        _save_atomic({"model": model.state_dict()}, path)
-        return
+    from medsam2.build import save_checkpoint
+
     save_checkpoint(model, path)
 
 
@@ -154,7 +151,7 @@ def train(cfg: TrainConfig, model: torch.nn.Module, train_data: Any, out_dir: st
                 gen = torch.Generator().manual_seed(_step_seed(cfg.seed, epoch, step))
                 images, masks = clip.images.to(device), clip.masks.to(device)
                 visible = masks.flatten(2).any(2).all(0)  # (T,) every object shows
-                frames_with_obj = [int(t) for t in torch.flatnonzero(visible)]
+                frames_with_obj = [int(t) for t in torch.nonzero(visible).flatten()]
                 pc = cfg.prompts
                 plan = plan_prompts(images.shape[0], frames_with_obj, gen, pc.prob_mask, pc.max_cond_frames,
                                     pc.max_correct_frames, pc.num_corrections)
