@@ -47,6 +47,7 @@ describe("ApiClient", () => {
 
   it("reads plain DRF field errors and text bodies", () => {
     expect(parseErrorBody(400, { name: ["This field is required."] })).toEqual({ detail: "Invalid input.", errors: { name: ["This field is required."] } });
+    expect(parseErrorBody(400, { detail: "no images found", code: "unsupported" })).toEqual({ detail: "no images found", errors: {} });
     expect(parseErrorBody(502, "Bad gateway")).toEqual({ detail: "Bad gateway", errors: {} });
     expect(parseErrorBody(500, null).detail).toBe("HTTP 500");
   });

@@ -54,7 +54,7 @@ export function parseErrorBody(status: number, body: unknown): { detail: string;
     const errors: Record<string, string[]> = {};
     const src = (b.errors && typeof b.errors === "object" ? b.errors : b) as Record<string, unknown>;
     for (const [k, v] of Object.entries(src)) {
-      if (k === "detail") continue;
+      if (k === "detail" || k === "code") continue; // "code" is a machine-readable tag, not a message
       errors[k] = Array.isArray(v) ? v.map((x) => (typeof x === "string" ? x : JSON.stringify(x))) : [typeof v === "string" ? v : JSON.stringify(v)];
     }
     const detail = typeof b.detail === "string" ? b.detail : Object.keys(errors).length ? "Invalid input." : `HTTP ${status}`;

@@ -405,6 +405,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
 
   return {
     destroy() {
+      if (ws.target) events.record("target_closed", { status: ws.target.status }, { case: kase.id, target: ws.target.id });
       void ws.flushSave().catch(() => undefined);
       for (const u of unsubs.reverse()) u();
     },
