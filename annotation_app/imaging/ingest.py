@@ -30,7 +30,7 @@ from annotation_app.imaging.io.errors import IngestError, too_large
 from annotation_app.imaging.io.model import LoadedImage, Source
 from annotation_app.imaging.limits import Limits
 from annotation_app.imaging.models import Case, CaseKind, CaseStatus
-from annotation_app.imaging.storage import _local_path, save_case_array
+from annotation_app.imaging.storage import save_case_array
 from annotation_app.projects.models import Modality
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ def run_ingest(case_id: int) -> str:
     key = None
     try:
         source = Source.from_description(case.image_meta["source"])
-        original = _local_path(case.original_key)
+        original = _original_file(case.original_key, work)
         if is_zip(original):
             root = work / "extracted"
             extract_zip(original, root, limits, folders={str(Path(f).parent) for f in source.files})
@@ -255,7 +255,7 @@ def run_ingest(case_id: int) -> str:
             progress=1.0,
         )
         if not ready:
-            default_storage.delete(key)
+            _discard(key)
             return "skipped"
         return "ready"
     except IngestError as exc:
@@ -264,11 +264,29 @@ def run_ingest(case_id: int) -> str:
     except Exception as exc:
         log.exception("ingest of case %s failed", case_id)
         if key:
-            default_storage.delete(key)
+            _discard(key)
         case.mark_failed(f"internal error while converting the image: {type(exc).__name__}: {exc}")
         return "failed"
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _discard(key: str) -> None:
+    """Delete an array this run wrote, unless a case (e.g. a redelivered twin that won) refers to it."""
+    if not Case.objects.filter(image_key=key).exists():
+        default_storage.delete(key)
+
+
+def _original_file(key: str, work: Path) -> Path:
+    """A local path of the stored original: the file itself on local storage, else a private copy in
+    this run's work folder (removed with it), so concurrent runs never share a half-written cache."""
+    try:
+        return Path(default_storage.path(key))
+    except NotImplementedError:
+        copy = work / "original"
+        with default_storage.open(key, "rb") as src, open(copy, "wb") as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)
+        return copy
 
 
 def _check_loaded(loaded: LoadedImage, case: Case) -> None:

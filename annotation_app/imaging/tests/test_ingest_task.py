@@ -44,3 +44,25 @@ def test_the_celery_task_runs_the_ingest_on_the_default_queue(project, tmp_path)
     assert app.amqp.router.route({}, ingest_upload.name)["queue"].name == "default"
     assert ingest_upload.run(case.pk) == "ready"
     assert Case.objects.get(pk=case.pk).progress == 1.0
+
+
+def test_with_remote_storage_the_worker_reads_a_private_copy_of_the_original(project, tmp_path, monkeypatch):
+    from django.core.files.storage import default_storage
+
+    from annotation_app.imaging import ingest
+
+    class RemoteLike:
+        """The real storage, but without local paths, as S3 is."""
+
+        def __getattr__(self, name):
+            return getattr(default_storage, name)
+
+        def path(self, name):
+            raise NotImplementedError("remote storage")
+
+    path = helpers.nifti(tmp_path / "a.nii", helpers.ct_volume(shape=(2, 4, 4)))
+    (case,) = stage_upload(project, [(path.name, path)], run="none")
+    monkeypatch.setattr(ingest, "default_storage", RemoteLike())
+    assert run_ingest(case.pk) == "ready"
+    assert not (tmp_path / "var" / "cache").exists()
+    assert list((tmp_path / "var" / "tmp").iterdir()) == []
