@@ -114,3 +114,46 @@ def test_slices_without_geometry_are_ordered_by_instance_number(tmp_path):
     ((_, loaded),) = _load_all(tmp_path)
     np.testing.assert_array_equal(loaded.array, volume[::-1])
     assert loaded.spacing[0] == pytest.approx(2.0)  # from SliceThickness
+
+
+def test_an_enhanced_multiframe_ct_is_a_volume_sorted_by_frame_position(tmp_path):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import EnhancedCTImageStorage
+
+    volume = helpers.ct_volume(shape=(4, 6, 8))
+    stored_order = [2, 0, 3, 1]  # frames stored out of position order
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = EnhancedCTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    path = tmp_path / "enhanced.dcm"
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientID = "CT", "P"
+    ds.NumberOfFrames, ds.Rows, ds.Columns = 4, 6, 8
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    shared = Dataset()
+    orientation, measures = Dataset(), Dataset()
+    orientation.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    measures.PixelSpacing, measures.SliceThickness = [0.5, 0.6], 3.0
+    shared.PlaneOrientationSequence, shared.PixelMeasuresSequence = (
+        Sequence([orientation]),
+        Sequence([measures]),
+    )
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    groups = []
+    for k in stored_order:
+        group, position = Dataset(), Dataset()
+        position.ImagePositionPatient = [0.0, 0.0, 3.0 * k]
+        group.PlanePositionSequence = Sequence([position])
+        groups.append(group)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(groups)
+    ds.PixelData = volume[stored_order].astype("<i2").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    ((source, loaded),) = _load_all(tmp_path)
+    assert source.kind == "volume"
+    np.testing.assert_array_equal(loaded.array, volume)
+    assert loaded.spacing == pytest.approx([3.0, 0.5, 0.6])
