@@ -71,6 +71,23 @@ def key_slice_box(labels: np.ndarray, object_id: int) -> tuple[int, tuple[int, i
     return k, (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
 
 
+_CACHE_ATTRS = ("_rope", "_cache", "_pos_cache", "_dense_pe")
+
+
+def clear_inference_caches(model: torch.nn.Module) -> None:
+    """Drop the modules' memoised constants (RoPE tables, sine position encodings, ...).
+
+    Entries created under ``torch.inference_mode`` (the predictor's mode) are inference tensors
+    that autograd refuses to save, so a model that was evaluated must forget them before it
+    trains again; they are rebuilt on the next forward.
+    """
+    for module in model.modules():
+        for attr in _CACHE_ATTRS:
+            cache = getattr(module, attr, None)
+            if isinstance(cache, dict):
+                cache.clear()
+
+
 def evaluate(model: torch.nn.Module, cases: Sequence[Case], tolerance_mm: float = 2.0,
              device: str = "cpu", show_progress: bool = False) -> EvalResult:
     """Score ``model`` on ``cases`` (see module docstring); the model's train/eval mode is restored."""
@@ -97,5 +114,6 @@ def evaluate(model: torch.nn.Module, cases: Sequence[Case], tolerance_mm: float 
                     case=name, object_id=int(oid), key_slice=k, box=box, dice=dice_score(pred, gt),
                     nsd=normalized_surface_distance(pred, gt, case.spacing, tolerance_mm)))
     finally:
+        clear_inference_caches(model)
         model.train(was_training)
     return result

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from medsam2.training.evaluate import clear_inference_caches
 from medsam2.training.forward import clip_forward
 from medsam2.training.losses import LossWeights, step_loss
 from medsam2.training.optim import OptimConfig, build_optimizer, cosine_schedule
@@ -112,6 +113,7 @@ def train(cfg: TrainConfig, model: torch.nn.Module, train_data: Any, out_dir: st
     ckpt_path = out / CHECKPOINT_NAME
     device = torch.device(cfg.device)
     model.to(device)
+    clear_inference_caches(model)  # the model may have been used for inference before
     steps_per_epoch = len(train_data)
     if steps_per_epoch <= 0 or cfg.epochs <= 0:
         raise ValueError("need at least one epoch of at least one step")
