@@ -42,13 +42,18 @@ def read_header(path: Path, display_name: str) -> pydicom.Dataset:
             ds = pydicom.dcmread(path, defer_size=1024, force=force)
     except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError) as exc:
         raise IngestError(f"{display_name} is not a readable DICOM file ({exc})", code="corrupt") from None
-    # `force=True` accepts almost any bytes; a real image has at least these.
-    if "Rows" not in ds or "Columns" not in ds:
-        if force and "SOPClassUID" not in ds:
-            raise IngestError(f"{display_name} is not a DICOM file", code="corrupt")
-    if "SeriesInstanceUID" not in ds:
+    # `force=True` accepts almost any bytes; a real DICOM object has at least these.
+    if force and "SOPClassUID" not in ds and "Rows" not in ds:
+        raise IngestError(f"{display_name} is not a DICOM file", code="corrupt")
+    if "SeriesInstanceUID" not in ds and is_image(ds):
         raise IngestError(f"{display_name} has no SeriesInstanceUID", code="corrupt")
     return ds
+
+
+def is_image(ds) -> bool:
+    """An image instance (as opposed to SR, KO, PR ... objects that travel in study exports): it has
+    pixel data or at least claims an image size; the latter without pixels is an error later."""
+    return any(tag in ds for tag in _PIXEL_TAGS) or "Rows" in ds
 
 
 def _n_frames(ds) -> int:

@@ -88,7 +88,11 @@ def discover(root: Path, limits: Limits) -> tuple[list[Source], list[str]]:
                 f"{rel}: unsupported file type (nested archives and this image type are not read)"
             )
         elif dicom_io.has_preamble(path) or Path(lower).suffix in dicom_io.DICOM_SUFFIXES:
-            dicom_headers.append((rel, dicom_io.read_header(path, rel)))
+            header = dicom_io.read_header(path, rel)
+            if dicom_io.is_image(header):
+                dicom_headers.append((rel, header))
+            else:  # structured reports, presentation states, key objects: not images, not errors
+                ignored.append(rel)
         else:
             raise unsupported(
                 f"{rel}: unsupported file type; expected DICOM, NIfTI, NRRD, MHA/MHD, "

@@ -157,3 +157,32 @@ def test_an_enhanced_multiframe_ct_is_a_volume_sorted_by_frame_position(tmp_path
     assert source.kind == "volume"
     np.testing.assert_array_equal(loaded.array, volume)
     assert loaded.spacing == pytest.approx([3.0, 0.5, 0.6])
+
+
+def _structured_report(path):
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = pydicom.uid.BasicTextSRStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID, ds.Modality = generate_uid(), "SR"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_non_image_dicom_objects_in_a_study_are_ignored(tmp_path):
+    helpers.dicom_series(tmp_path / "study" / "ct")
+    _structured_report(tmp_path / "study" / "report.dcm")
+    sources, ignored = discover(tmp_path / "study", Limits.current())
+    assert [s.kind for s in sources] == ["volume"]
+    assert ignored == ["report.dcm"]
+
+
+def test_an_upload_of_only_non_image_dicom_has_no_images(tmp_path):
+    from annotation_app.imaging.io.errors import IngestError
+
+    _structured_report(tmp_path / "report.dcm")
+    with pytest.raises(IngestError, match="no images found") as info:
+        discover(tmp_path, Limits.current())
+    assert info.value.status == 415
