@@ -19,6 +19,14 @@ describe("MaskStore", () => {
     expect(m.has(1)).toBe(true);
   });
 
+  it("keeps unsaved edits when a whole revision replaces the mask", () => {
+    const m = new MaskStore(3, 1, 2);
+    m.set(0, Uint8Array.from([1, 0]), { dirty: true });
+    m.set(1, Uint8Array.from([1, 1]));
+    m.applyRle({ "2": [1, 1] }, { replaceAll: true });
+    expect(m.framesWithMask()).toEqual([0, 2]);
+  });
+
   it("sends only dirty frames, encoded like the backend, and forgets them once saved", () => {
     const m = new MaskStore(4, 2, 2);
     m.set(2, Uint8Array.from([0, 1, 1, 1]), { dirty: true });

@@ -63,7 +63,7 @@ export class MaskStore {
 
   /** Replace frames from server RLE ({"<frame>": runs}); server frames never count as dirty. */
   applyRle(frames: RleFrames, opts: { replaceAll?: boolean } = {}): number[] {
-    if (opts.replaceAll) this.frames.clear();
+    if (opts.replaceAll) for (const f of [...this.frames.keys()]) if (!this.dirtyFrames.has(f)) this.frames.delete(f);
     const applied: number[] = [];
     for (const [key, value] of Object.entries(frames)) {
       const frame = Number(key);
