@@ -60,6 +60,7 @@ def test_the_demo_loader_does_not_import_torch():
         "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotation_app.settings');"
         "django.setup(); import annotation_app.imaging.demo as d; d.synthetic_module();"
         "import annotation_app.imaging.api.views, annotation_app.imaging.ingest;"
+        "import annotation_app.imaging.exports, annotation_app.imaging.imports, highdicom;"
         "print('torch' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
