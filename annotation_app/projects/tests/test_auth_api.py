@@ -92,3 +92,23 @@ def test_an_unknown_api_path_is_a_json_404_when_debug_is_off(settings, client):
     response = client.get("/api/no-such-thing/")
     assert response.status_code == 404
     assert response.json() == {"detail": "No API endpoint at /api/no-such-thing/."}
+
+
+@pytest.mark.django_db
+def test_repeated_wrong_passwords_are_slowed_down_but_other_users_are_not(annotator, reviewer):
+    from django.core.cache import cache
+
+    from annotation_app.projects.api.auth import MAX_FAILURES
+
+    cache.clear()
+    client = APIClient()
+    for _ in range(MAX_FAILURES):
+        assert (
+            client.post("/api/auth/login/", {"username": "annotator", "password": "bad"}).status_code == 400
+        )
+    locked = client.post("/api/auth/login/", {"username": "annotator", "password": "annotator-pw-123"})
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins" in locked.json()["detail"]
+    other = client.post("/api/auth/login/", {"username": "reviewer", "password": "reviewer-pw-123"})
+    assert other.status_code == 200
+    cache.clear()
