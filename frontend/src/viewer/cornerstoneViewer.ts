@@ -231,27 +231,41 @@ export class CornerstoneViewer implements ViewerService {
     this.viewport.setProperties({ voiRange: { lower, upper: lower + this.win.width } }, true);
   }
 
+  /** Zoom by moving the camera: parallel scale / factor, then shift so `at` stays put. */
   zoomBy(factor: number, at?: Point): void {
     const vp = this.viewport;
-    const before = at ? this.canvasToImage(at) : null;
-    vp.setZoom(Math.max(0.1, Math.min(40, vp.getZoom() * factor)));
+    const cam = vp.getCamera();
+    if (!cam.parallelScale) return;
+    const before = at ? vp.canvasToWorld(at) : null;
+    const scale = Math.max(0.05, Math.min(1e5, cam.parallelScale / factor));
+    vp.setCamera({ ...cam, parallelScale: scale });
     if (at && before) {
-      // keep the image point under the cursor in place
-      const after = this.imageToCanvas(before);
-      this.panBy(at[0] - after[0], at[1] - after[1]);
-      return;
+      const after = vp.canvasToWorld(at);
+      this.shiftCamera([before[0] - after[0], before[1] - after[1], before[2] - after[2]]);
     }
     vp.render();
   }
 
+  /** Move the image by (dx, dy) canvas pixels. */
   panBy(dx: number, dy: number): void {
     const vp = this.viewport;
-    const [px, py] = vp.getPan();
-    // pan is in world units; convert the canvas delta through the current scale
     const a = vp.canvasToWorld([0, 0]);
-    const b = vp.canvasToWorld([1, 1]);
-    vp.setPan([px + dx * (b[0] - a[0]), py + dy * (b[1] - a[1])]);
+    const b = vp.canvasToWorld([dx, dy]);
+    // the image follows the pointer, so the camera moves the opposite way
+    this.shiftCamera([a[0] - b[0], a[1] - b[1], a[2] - b[2]]);
     vp.render();
+  }
+
+  private shiftCamera(d: Types.Point3): void {
+    const vp = this.viewport;
+    const cam = vp.getCamera();
+    const f = cam.focalPoint!;
+    const p = cam.position!;
+    vp.setCamera({
+      ...cam,
+      focalPoint: [f[0] + d[0], f[1] + d[1], f[2] + d[2]],
+      position: [p[0] + d[0], p[1] + d[1], p[2] + d[2]],
+    });
   }
 
   resetView(): void {
