@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from annotation_app.lib.errors import Conflict
 from annotation_app.lib.roles import Role
 from annotation_app.lib.viewsets import CreateReadViewSet, ProjectScopedViewSet
+from annotation_app.projects.models import Project
 from annotation_app.rounds.api.serializers import (
     ModelVersionSerializer,
     RoundSerializer,
@@ -37,8 +38,9 @@ class RoundViewSet(ProjectScopedViewSet):
         project = serializer.validated_data["project"]
         self.check_create_permission(project.pk)
         with transaction.atomic():
-            # Lock the project's rounds so two managers cannot open the same number at once.
-            list(Round.objects.select_for_update().filter(project=project).values_list("pk", flat=True))
+            # Lock the project row: two managers opening a round at once take turns, so the second
+            # sees the first one's open round (409) instead of racing it for the same number.
+            Project.objects.select_for_update().filter(pk=project.pk).first()
             if Round.objects.filter(project=project, status=RoundStatus.OPEN).exists():
                 raise Conflict("this project already has an open round; close it first")
             serializer.save(number=Round.next_number(project.pk))

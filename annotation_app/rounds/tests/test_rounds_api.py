@@ -102,3 +102,34 @@ def test_training_runs_cannot_be_edited_or_deleted(project, owner, client_for):
     client = client_for(owner)
     assert client.patch(f"/api/training-runs/{run.pk}/", {"hyperparameters": {}}).status_code == 405
     assert client.delete(f"/api/training-runs/{run.pk}/").status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_managers_opening_a_round_at_once_get_one_round_and_one_conflict(project, manager, owner):
+    """Real concurrency needs a server database: SQLite serialises whole-database writes anyway."""
+    import threading
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are exercised on Postgres only")
+    barrier = threading.Barrier(2)
+    codes = []
+
+    def open_round(user):
+        client = APIClient()
+        client.force_authenticate(user=user)
+        barrier.wait()
+        try:
+            codes.append(client.post("/api/rounds/", {"project": project.pk}, format="json").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=open_round, args=(user,)) for user in (manager, owner)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(codes) == [201, 409]
+    assert list(Round.objects.filter(project=project).values_list("number", "status")) == [(1, "open")]
