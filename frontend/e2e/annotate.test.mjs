@@ -13,7 +13,7 @@ const PASSWORD = process.env.E2E_PASSWORD ?? "demo-pass-123";
 const SHOTS = path.join(process.env.E2E_ARTIFACTS ?? path.resolve(import.meta.dirname, "../../test-artifacts"), "screenshots");
 // {case, frame, box: [x0, y0, x1, y1]} of a demo lesion (scripts/e2e.sh reads it from the ground truth)
 const LESION = JSON.parse(process.env.E2E_LESION ?? "null");
-const JOB_TIMEOUT_MS = Number(process.env.E2E_JOB_TIMEOUT_MS ?? 180000);
+const JOB_TIMEOUT_MS = Number(process.env.E2E_JOB_TIMEOUT_MS ?? 300000);
 
 let browser;
 const consoleErrors = [];
@@ -251,6 +251,77 @@ test("a manager sees the server's own message when an upload is refused", async 
   const body = await direct.json();
   assert.ok(shown.startsWith(body.detail), `shown "${shown}" starts with the server's "${body.detail}"`);
   await page.screenshot({ path: path.join(SHOTS, "manage-upload-error-1366x768.png") });
+  await context.close();
+  assert.deepEqual(consoleErrors, [], "no console errors");
+});
+
+test("the viewer scrolls, windows, zooms, pans, switches axes and plays videos", async () => {
+  const { context, page } = await newPage(1920, 1080);
+  await login(page, ANNOTATOR);
+  const cases = (await api(page, "/api/cases/?page_size=500")).results;
+  const ct = cases.find((c) => c.kind === "volume" && c.modality === "CT" && c.status === "ready");
+  await openCase(page, ct.id);
+  const label = () => page.textContent("[data-testid=slice-label]");
+  const start = await currentSlice(page);
+
+  // wheel and arrow keys scroll slices
+  const overlay = await page.locator("[data-testid=overlay]").boundingBox();
+  await page.mouse.move(overlay.x + overlay.width / 2, overlay.y + overlay.height / 2);
+  await page.mouse.wheel(0, 120);
+  await page.waitForFunction((s) => document.querySelector("[data-testid=slice-label]").textContent.startsWith(`slice ${s + 2} `), start);
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("ArrowUp");
+  assert.equal(await currentSlice(page), start - 1);
+
+  // presets by key and window/level by right-drag
+  await page.keyboard.press("2");
+  assert.deepEqual(await page.evaluate(() => window.medsam2Viewer.window), { width: 1500, level: -600 });
+  await page.mouse.move(overlay.x + 300, overlay.y + 300);
+  await page.mouse.down({ button: "right" });
+  await page.mouse.move(overlay.x + 400, overlay.y + 300, { steps: 4 });
+  await page.mouse.up({ button: "right" });
+  const w = await page.evaluate(() => window.medsam2Viewer.window);
+  assert.ok(w.width > 1500 && w.level === -600, `right-drag widened the window: ${JSON.stringify(w)}`);
+
+  // Ctrl+wheel zooms around the cursor; middle-drag pans; 0 resets
+  const at = [overlay.width * 0.3, overlay.height * 0.4];
+  const imageAt = await page.evaluate((p) => window.medsam2Viewer.canvasToImage(p), at);
+  const span = () => page.evaluate(() => window.medsam2Viewer.imageToCanvas([10, 0])[0] - window.medsam2Viewer.imageToCanvas([0, 0])[0]);
+  const before = await span();
+  await page.mouse.move(overlay.x + at[0], overlay.y + at[1]);
+  await page.keyboard.down("Control");
+  await page.mouse.wheel(0, -200);
+  await page.keyboard.up("Control");
+  await page.waitForFunction((b) => window.medsam2Viewer.imageToCanvas([10, 0])[0] - window.medsam2Viewer.imageToCanvas([0, 0])[0] > b * 1.2, before);
+  const stayed = await page.evaluate((p) => window.medsam2Viewer.imageToCanvas(p), imageAt);
+  assert.ok(Math.hypot(stayed[0] - at[0], stayed[1] - at[1]) < 2, "the point under the cursor stays put");
+  const origin = await page.evaluate(() => window.medsam2Viewer.imageToCanvas([0, 0]));
+  await page.mouse.down({ button: "middle" });
+  await page.mouse.move(overlay.x + at[0] + 40, overlay.y + at[1] + 20, { steps: 4 });
+  await page.mouse.up({ button: "middle" });
+  const moved = await page.evaluate(() => window.medsam2Viewer.imageToCanvas([0, 0]));
+  assert.ok(Math.abs(moved[0] - origin[0] - 40) < 2 && Math.abs(moved[1] - origin[1] - 20) < 2, "middle-drag pans by the drag");
+  await page.keyboard.press("0");
+  assert.ok(Math.abs((await span()) - before) < 0.5, "0 resets the zoom");
+
+  // coronal and sagittal
+  await page.keyboard.press("c");
+  await page.waitForFunction(() => document.querySelector("[data-testid=slice-label]").textContent.startsWith("coronal"));
+  assert.match(await label(), new RegExp(`/ ${ct.shape[1]}$`));
+  await page.click("[data-testid=axis-sagittal]");
+  await page.waitForFunction(() => document.querySelector("[data-testid=slice-label]").textContent.startsWith("sagittal"));
+  await page.screenshot({ path: path.join(SHOTS, "viewer-sagittal-1920x1080.png") });
+
+  // a video plays
+  const video = cases.find((c) => c.kind === "video" && c.status === "ready");
+  if (video) {
+    await openCase(page, video.id);
+    const first = await currentSlice(page);
+    await page.keyboard.press(" ");
+    await page.waitForFunction((f) => !document.querySelector("[data-testid=slice-label]").textContent.startsWith(`frame ${f + 1} `), first);
+    await page.keyboard.press(" ");
+    await page.screenshot({ path: path.join(SHOTS, "viewer-video-1920x1080.png") });
+  }
   await context.close();
   assert.deepEqual(consoleErrors, [], "no console errors");
 });
