@@ -127,3 +127,12 @@ def test_the_dockerfile_pins_the_tested_torch_and_installs_the_project():
     assert re.search(r"^RUN pip install \.$", dockerfile, re.MULTILINE)
     for copied in re.findall(r"^COPY (?!--from)(\S+)", dockerfile, re.MULTILINE):
         assert (REPO / copied).exists(), copied
+
+
+def test_the_web_health_check_probes_a_real_route_that_answers_without_signing_in(client):
+    from django.urls import resolve
+
+    probe = " ".join(SERVICES["web"]["healthcheck"]["test"])
+    path = re.search(r"http://localhost:8000(/[^'\"\s]*)", probe).group(1)
+    assert resolve(path).url_name == "api-root"
+    assert client.get(path, HTTP_X_FORWARDED_PROTO="https").status_code == 200
