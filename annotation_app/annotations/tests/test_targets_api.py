@@ -103,3 +103,14 @@ def test_page_size_may_be_raised_to_500_but_no_further(case, open_round, annotat
     assert len(client.get("/api/targets/?page_size=60").json()["results"]) == 60
     page = client.get("/api/targets/?page_size=100000").json()
     assert page["count"] == 60 and len(page["results"]) == 60
+
+
+@pytest.mark.django_db
+def test_malformed_json_and_non_object_bodies_are_400s_with_a_reason(case, annotator, client_for):
+    client = client_for(annotator)
+    broken = client.generic("POST", "/api/targets/", '{"case": 1,', content_type="application/json")
+    assert broken.status_code == 400
+    assert "JSON parse error" in broken.json()["detail"]
+    listed = client.post("/api/targets/", [{"case": case.pk, "label": "lesion"}])
+    assert listed.status_code == 400
+    assert listed.json()["errors"]["non_field_errors"] == ["Expected a JSON object, got list."]
