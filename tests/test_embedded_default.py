@@ -84,6 +84,9 @@ def test_a_fresh_checkout_migrates_and_serves_the_api(embedded):
                 time.sleep(0.3)
         assert status == 200
         assert "project" in json.loads(body)["endpoints"]
+        page_status, page_headers, page = _get(f"http://127.0.0.1:{port}/")
+        assert page_status == 200 and b"<" in page  # the browser app (or how to build it)
+        assert "csrftoken" in page_headers.get("Set-Cookie", "")
         me_status, headers, _ = _get(f"http://127.0.0.1:{port}/api/auth/me/")
         assert me_status in (401, 403)
         assert "csrftoken" in headers.get("Set-Cookie", "")
