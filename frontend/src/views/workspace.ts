@@ -8,6 +8,7 @@ import type { EventService } from "../services/events";
 import type { JobService } from "../services/jobs";
 import { Emitter } from "../lib/pubsub";
 import { UndoStack, type Command } from "../lib/undo";
+import { encodeRle } from "../lib/rle";
 import { MaskStore, type RleFrames } from "../viewer/maskStore";
 import type { Point } from "../viewer/types";
 import type { Case, FrameScore, Job, MaskRevision, Project, Prompt, Target } from "../types";
@@ -38,6 +39,8 @@ export class Workspace {
   private jobUnsubs: (() => void)[] = [];
   private jobStartedAt = 0;
   private firstFramesSeen = false;
+  /** frames brushed since the last propagation: sent as mask prompts when propagating again */
+  private editedSinceJob = new Set<number>();
 
   constructor(
     readonly api: ApiClient,
@@ -111,6 +114,7 @@ export class Workspace {
     if (this.job) this.jobs.stop(this.job.id);
     this.job = null;
     this.undo.clear();
+    this.editedSinceJob.clear();
     this.viewing = "current";
     this.target = targetId === null ? null : (this.targets.find((t) => t.id === targetId) ?? (await this.api.get<Target>(`/api/targets/${targetId}/`)));
     this.timing.setContext({ case: this.kase.id, target: this.target?.id ?? null });
@@ -203,6 +207,7 @@ export class Workspace {
     const mask = this.mask;
     if (!mask || !this.editable) return;
     mask.touch(frame);
+    this.editedSinceJob.add(frame);
     this.timing.record("edit_stroke", { frame, tool: mode });
     const restore = (data: Uint8Array | null) => {
       mask.set(frame, data ? data.slice() : new Uint8Array(mask.frameSize), { dirty: true });
@@ -286,6 +291,25 @@ export class Workspace {
       await this.flushSave();
     } catch {
       return;
+    }
+    // brushed frames steer the model as mask prompts (on a frame, a mask prompt wins over box/points)
+    const mask = this.mask;
+    for (const frame of [...this.editedSinceJob].sort((a, b) => a - b)) {
+      if (!mask) break;
+      const data = mask.get(frame) ?? new Uint8Array(mask.frameSize);
+      try {
+        const prompt = await this.api.post<Prompt>("/api/prompts/", {
+          target: target.id,
+          frame,
+          kind: "mask",
+          payload: { rle: encodeRle(data), height: mask.height, width: mask.width },
+        });
+        this.prompts.push(prompt);
+        this.editedSinceJob.delete(frame);
+      } catch (err) {
+        this.say(err instanceof ApiError ? err.summary : String(err), "error");
+        return;
+      }
     }
     this.timing.record("propagation_requested", { ...body });
     this.jobStartedAt = performance.now();
