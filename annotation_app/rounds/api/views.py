@@ -43,7 +43,13 @@ class RoundViewSet(ProjectScopedViewSet):
             Project.objects.select_for_update().filter(pk=project.pk).first()
             if Round.objects.filter(project=project, status=RoundStatus.OPEN).exists():
                 raise Conflict("this project already has an open round; close it first")
-            serializer.save(number=Round.next_number(project.pk))
+            extra = {"number": Round.next_number(project.pk)}
+            if "model_version" not in serializer.validated_data and not serializer.validated_data.get(
+                "is_manual_baseline"
+            ):
+                # A model-assisted round records the model it starts with (None if none is active).
+                extra["model_version"] = ModelVersion.active_for(project.pk)
+            serializer.save(**extra)
 
     @extend_schema(request=None, responses={200: RoundSerializer})
     @action(detail=True, methods=["post"])

@@ -133,3 +133,16 @@ def test_two_managers_opening_a_round_at_once_get_one_round_and_one_conflict(pro
         thread.join(timeout=60)
     assert sorted(codes) == [201, 409]
     assert list(Round.objects.filter(project=project).values_list("number", "status")) == [(1, "open")]
+
+
+@pytest.mark.django_db
+def test_a_model_assisted_round_records_the_active_model_and_a_baseline_round_none(
+    project, manager, client_for
+):
+    active = ModelVersion.objects.create(project=project, name="v1", checkpoint_key="v1.pt", status="active")
+    client = client_for(manager)
+    baseline = client.post("/api/rounds/", {"project": project.pk, "is_manual_baseline": True}).json()
+    assert baseline["model_version"] is None
+    client.post(f"/api/rounds/{baseline['id']}/close/")
+    assisted = client.post("/api/rounds/", {"project": project.pk}).json()
+    assert assisted["model_version"] == active.pk
