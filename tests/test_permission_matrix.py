@@ -110,6 +110,7 @@ def world(project, other_project, owner, manager, reviewer, annotator, outsider,
     from annotation_app.imaging.storage import save_case_array
 
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.IMPORT_DIR = str(tmp_path)
     case.image_key = save_case_array(case, np.zeros(case.shape, dtype=np.int16))
     case.save(update_fields=["image_key"])
     old_round = Round.objects.create(
@@ -418,6 +419,16 @@ ROWS: list[Row] = [
         body=lambda w: {},
     ),
     Row("export a project", "get", "/api/projects/{w.project.pk}/export/", Role.ANNOTATOR),
+    Row("list the import folder", "get", "/api/cases/import-folder/?project={w.project.pk}", Role.MANAGER),
+    Row(
+        "import a missing folder entry",
+        "post",
+        "/api/cases/import-folder/",
+        Role.MANAGER,
+        ok=400,
+        body=lambda w: {"project": w.project.pk, "entries": ["no-such-entry"]},
+        outsider=404,
+    ),
     # --- propagation jobs (helper F); the world's job is queued, so it can be cancelled.
     # The SSE stream is asked for JSON so that its refusals can be read (EventSource never shows them).
     Row(

@@ -30,7 +30,7 @@ from annotation_app.imaging.limits import Limits
 from annotation_app.imaging.models import Case, CaseStatus
 from annotation_app.lib.roles import Role
 from annotation_app.lib.viewsets import ProjectScopedViewSet
-from annotation_app.projects.models import Project
+from annotation_app.projects.models import Modality, Project
 
 _BINARY_ACTIONS = {"slice", "thumbnail", "export"}
 _UPLOAD_FIELDS = {"project", "name", "modality", "assignee", "file", "files"}
@@ -87,6 +87,7 @@ class CaseViewSet(ProjectScopedViewSet):
         "thumbnail": Role.ANNOTATOR,
         "export": Role.ANNOTATOR,
         "import_masks": Role.ANNOTATOR,
+        "import_folder": Role.MANAGER,
     }
     filterset_fields: list[str] = []
     ordering_fields = ["id", "name", "created_at", "status"]
@@ -202,6 +203,54 @@ class CaseViewSet(ProjectScopedViewSet):
         except IngestError as exc:
             return ingest_error(exc)
         return Response(CaseSerializer(cases, many=True).data, status=status.HTTP_202_ACCEPTED)
+
+    # --- the server-side import folder (IMPORT_DIR)
+    @extend_schema(
+        parameters=[OpenApiParameter("project", int, OpenApiParameter.QUERY, required=True)],
+        request={
+            "application/json": {
+                "type": "object",
+                "properties": {
+                    "project": {"type": "integer"},
+                    "entries": {"type": "array", "items": {"type": "string"}},
+                    "modality": {"type": "string"},
+                },
+            }
+        },
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT},
+        description="GET lists the top-level entries of IMPORT_DIR (imported or not into the project); "
+        "POST imports the named entries (each a file or a folder = one upload) through the normal checks.",
+    )
+    @action(detail=False, methods=["get", "post"], url_path="import-folder")
+    def import_folder(self, request):
+        from annotation_app.imaging import folder_import
+
+        source = request.query_params if request.method == "GET" else request.data
+        project = Project.objects.filter(pk=_int_or_none(source.get("project"))).first()
+        if project is None:
+            return error("No such project, or you are not a member of it.", 404)
+        self.check_create_permission(project.pk)
+        try:
+            if request.method == "GET":
+                root = folder_import.folder()
+                return Response({"folder": str(root), "entries": folder_import.list_entries(project)})
+            unknown = sorted(set(request.data.keys()) - {"project", "entries", "modality"})
+            entries = request.data.get("entries")
+            if unknown or not isinstance(entries, list) or not entries:
+                errors = {k: ["Unknown field."] for k in unknown}
+                if not isinstance(entries, list) or not entries:
+                    errors["entries"] = ["A non-empty list of entry names is required."]
+                return Response({"detail": "Invalid request.", "errors": errors}, status=400)
+            modality = request.data.get("modality") or None
+            if modality and modality not in Modality.values:
+                return error(f"unknown modality {modality!r}", 400, code="invalid_modality")
+            cases, problems = folder_import.import_entries(project, entries, modality=modality)
+        except IngestError as exc:
+            return ingest_error(exc)
+        body = {"cases": CaseSerializer(cases, many=True).data, "errors": problems}
+        if not cases and problems:
+            return Response({"detail": "Nothing was imported.", **body}, status=400)
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
     # --- slices and thumbnails
     def _ready(self, case):

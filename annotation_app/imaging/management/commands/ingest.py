@@ -10,18 +10,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation_app.imaging.folder_import import already_imported, files_of, import_key
 from annotation_app.imaging.ingest import stage_upload
 from annotation_app.imaging.io.errors import IngestError
 from annotation_app.imaging.limits import import_dir
-from annotation_app.imaging.models import Case
 from annotation_app.projects.models import Project
-
-
-def upload_files(path: Path) -> list[tuple[str, Path]]:
-    if path.is_file():
-        return [(path.name, path)]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-    return [(p.relative_to(path).as_posix(), p) for p in files]
 
 
 class Command(BaseCommand):
@@ -65,14 +58,14 @@ class Command(BaseCommand):
         for path in paths:
             if not path.exists():
                 raise CommandError(f"{path} does not exist")
-            key = str(path.resolve())
-            if skip_done and Case.objects.filter(project=project, image_meta__import_path=key).exists():
+            key = import_key(path)
+            if skip_done and already_imported(project, path):
                 self.stdout.write(f"skip {path}: already imported")
                 continue
             try:
                 cases = stage_upload(
                     project,
-                    upload_files(path),
+                    files_of(path),
                     name=options["name"],
                     modality=options["modality"],
                     run="queue" if options["queue"] else "sync",
