@@ -19,7 +19,17 @@ _EXPORTS = {
     "VolumePredictor": "medsam2.predictor",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "FrameResult",
+    "InferenceState",
+    "VolumePredictor",
+    "build_model",
+    "file_sha256",
+    "get_config",
+    "list_configs",
+    "register_config",
+    "save_checkpoint",
+]
 
 if TYPE_CHECKING:
     from medsam2.build import build_model, file_sha256, save_checkpoint
