@@ -23,6 +23,19 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         self.project_path = project_path
         super().__init__(**kwargs)
 
+    def to_internal_value(self, data):
+        # A batch endpoint may hand over its lookups in advance: context["prefetched"][Model] = {pk: obj},
+        # already limited to the user's projects.
+        cache = self.context.get("prefetched", {}).get(self.queryset.model)
+        if cache is None:
+            return super().to_internal_value(data)
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            return cache[int(data)]
+        except (KeyError, ValueError):
+            self.fail("does_not_exist", pk_value=data)
+
     def get_queryset(self):
         queryset = super().get_queryset()
         request = self.context.get("request")

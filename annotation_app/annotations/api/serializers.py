@@ -23,6 +23,7 @@ from annotation_app.lib.serializers import (
     ScopedPrimaryKeyRelatedField,
     StrictModelSerializer,
     StrictSerializer,
+    member_project_ids,
 )
 from annotation_app.projects.models import Project
 from annotation_app.rounds.models import Round
@@ -344,3 +345,26 @@ class EventSerializer(StrictModelSerializer):
         if project is None:
             raise serializers.ValidationError({"project": ["Give a target, a case or a project."]})
         return attrs
+
+
+def prefetch_event_relations(items: list, user) -> dict:
+    """{Model: {pk: object}} for the targets, cases and projects a batch of events names, limited to
+    the user's projects (see ScopedPrimaryKeyRelatedField's `prefetched` context)."""
+
+    def ids(name: str) -> set[int]:
+        found = set()
+        for item in items:
+            value = item.get(name) if isinstance(item, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                found.add(value)
+        return found
+
+    scope = None if user.is_superuser else member_project_ids(user)
+
+    def scoped(queryset, path: str):
+        return queryset if scope is None else queryset.filter(**{f"{path}__in": scope})
+
+    targets = scoped(Target.objects.select_related("case__project"), "case__project").in_bulk(ids("target"))
+    cases = scoped(Case.objects.select_related("project"), "project").in_bulk(ids("case"))
+    projects = scoped(Project.objects.all(), "pk").in_bulk(ids("project"))
+    return {Target: targets, Case: cases, Project: projects}

@@ -78,14 +78,10 @@ def test_a_page_closing_can_send_its_last_batch_as_a_beacon_form(target, annotat
 
 
 @pytest.mark.django_db
-def test_annotators_see_their_own_events_and_managers_see_everyones(
-    target, annotator, reviewer, manager, client_for
-):
+def test_annotators_see_their_own_events_and_managers_see_everyones(target, annotator, reviewer, manager, client_for):
     client_for(annotator).post("/api/events/", [event(target)])
     client_for(reviewer).post("/api/events/", [event(target, kind="review_accept")])
-    assert {e["kind"] for e in client_for(annotator).get("/api/events/").json()["results"]} == {
-        "prompt_placed"
-    }
+    assert {e["kind"] for e in client_for(annotator).get("/api/events/").json()["results"]} == {"prompt_placed"}
     assert client_for(manager).get("/api/events/").json()["count"] == 2
 
 
@@ -108,3 +104,21 @@ def test_events_can_be_read_back_for_a_time_window(target, manager, annotator, c
     window = "since=2026-01-01T10:30:00Z&until=2026-01-01T12:00:00Z"
     rows = client_for(manager).get(f"/api/events/?{window}").json()["results"]
     assert [r["kind"] for r in rows] == ["submit"]
+
+
+@pytest.mark.django_db
+def test_a_batch_costs_a_fixed_number_of_queries_not_one_per_event(
+    target, annotator, client_for, django_assert_max_num_queries
+):
+    client = client_for(annotator)
+    client.post("/api/events/", [event(target)])  # warm caches (content types, sessions)
+    with django_assert_max_num_queries(12):
+        response = client.post("/api/events/", [event(target) for _ in range(200)])
+    assert response.json() == {"created": 200, "duplicates": 0}
+
+
+@pytest.mark.django_db
+def test_a_batch_naming_another_projects_target_is_refused(target, other_project, outsider, client_for):
+    response = client_for(outsider).post("/api/events/", [event(target)])
+    assert response.status_code == 400
+    assert "does not exist" in str(response.json()["errors"]["0"]["target"])
