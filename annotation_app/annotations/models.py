@@ -161,7 +161,9 @@ class MaskRevision(AppendOnlyModel):
     model_version = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="mask_revisions"
     )
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     #: zlib(packbits(mask cropped to bbox)); see annotation_app.lib.maskcodec
     data = models.BinaryField()

@@ -6,10 +6,8 @@ truth masks are stored beside each case (image_meta["ground_truth_key"], a (D,H,
 canonical order), never as a mask revision. One draft target per CT lesion is created at its key slice.
 """
 
-import importlib.util
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,20 +93,10 @@ def _ingest(project, name, files, modality, assignee) -> Case:
 
 
 def synthetic_module():
-    """`medsam2.synthetic` (numpy + scipy only) without running `medsam2/__init__.py`, which imports
-    torch: the web side of the product must stay torch-free. Reuses the real module if already loaded."""
-    if "medsam2.synthetic" in sys.modules:
-        return sys.modules["medsam2.synthetic"]
-    package = importlib.util.find_spec("medsam2")
-    if package is None or not package.submodule_search_locations:
-        raise RuntimeError("the medsam2 package is not installed")
-    path = Path(list(package.submodule_search_locations)[0]) / "synthetic.py"
-    spec = importlib.util.spec_from_file_location("medsam2_synthetic_standalone", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    """`medsam2.synthetic`: numpy and scipy only (medsam2's top level is lazy, so torch stays unloaded)."""
+    from medsam2 import synthetic
+
+    return synthetic
 
 
 def load_demo(small: bool = False, seed: int = 7, log=print) -> Project:
