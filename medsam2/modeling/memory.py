@@ -13,7 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medsam2.modeling.common import LayerNorm2d, PositionEmbeddingSine, apply_rope, axial_rope_angles
+from medsam2.modeling.common import (
+    LayerNorm2d,
+    PositionEmbeddingSine,
+    apply_rope,
+    as_complex_pairs,
+    axial_rope_angles,
+    rope_phasors,
+)
 from medsam2.modeling.sam_heads import Attention
 
 
@@ -39,17 +46,38 @@ class RoPEAttention(Attention):
         self.rope_theta = rope_theta
         self.rope_k_repeat = rope_k_repeat
         self.head_dim = self.internal_dim // num_heads
-        self._rope: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._rope: dict[tuple[int, str], torch.Tensor] = {}
 
-    def _cos_sin(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _phasors(self, n: int, device: torch.device) -> torch.Tensor:
+        """Complex rotations ``(n, head_dim / 2)`` for a square grid of ``n`` tokens (cached)."""
         key = (n, str(device))
         if key not in self._rope:
             side = int(math.isqrt(n))
             if side * side != n:
                 raise ValueError(f"RoPE attention needs a square query grid, got {n} tokens")
             angles = axial_rope_angles(self.head_dim, side, side, self.rope_theta).to(device)
-            self._rope[key] = (angles.cos(), angles.sin())
+            self._rope[key] = rope_phasors(angles)
         return self._rope[key]
+
+    def _rotate_keys(self, kh: torch.Tensor, phasors: torch.Tensor, n_rope: int) -> torch.Tensor:
+        """Rotate the first ``n_rope`` keys of ``kh`` ``(B, heads, Nk, d)``: grid after grid."""
+        n = phasors.shape[0]
+        reps = n_rope // n
+        if reps * n != n_rope or (reps > 1 and not self.rope_k_repeat):
+            raise ValueError("rotary keys must be whole query-sized grids (rope_k_repeat)")
+        if n_rope == kh.shape[-2]:
+            kc = as_complex_pairs(kh)
+            rot = (kc.unflatten(2, (reps, n)) * phasors).flatten(2, 3)
+            return torch.view_as_real(rot).flatten(-2).to(kh.dtype)
+        if not torch.is_grad_enabled() and kh.dtype == torch.float32:
+            # Inference: rotate in place and leave the object-pointer keys as they are (no concat).
+            kc = as_complex_pairs(kh)
+            kc[:, :, :n_rope].unflatten(2, (reps, n)).mul_(phasors)
+            return kh
+        kc = as_complex_pairs(kh)
+        rot = (kc[:, :, :n_rope].unflatten(2, (reps, n)) * phasors).flatten(2, 3)
+        out = torch.view_as_real(torch.cat([rot, kc[:, :, n_rope:]], dim=2)).flatten(-2)
+        return out.to(kh.dtype)
 
     def forward(  # type: ignore[override]
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_k_exclude_rope: int = 0
@@ -57,15 +85,11 @@ class RoPEAttention(Attention):
         """q ``(B, Nq, C)``; k/v ``(B, Nk, C_kv)``; the last ``num_k_exclude_rope`` keys are not rotated."""
         qh = self._heads(self.q_proj(q))
         kh = self._heads(self.k_proj(k))
-        cos, sin = self._cos_sin(qh.shape[-2], qh.device)
-        qh = apply_rope(qh, cos, sin)
+        phasors = self._phasors(qh.shape[-2], qh.device)
+        qh = apply_rope(qh, phasors)
         n_rope = kh.shape[-2] - num_k_exclude_rope
         if n_rope > 0:
-            reps = n_rope // qh.shape[-2]
-            if reps * qh.shape[-2] != n_rope or (reps > 1 and not self.rope_k_repeat):
-                raise ValueError("rotary keys must be whole query-sized grids (rope_k_repeat)")
-            k_rot = apply_rope(kh[:, :, :n_rope], cos.repeat(reps, 1), sin.repeat(reps, 1))
-            kh = torch.cat([k_rot, kh[:, :, n_rope:]], dim=2) if num_k_exclude_rope else k_rot
+            kh = self._rotate_keys(kh, phasors, n_rope)
         p = self.dropout_p if self.training else 0.0
         vh = self._heads(self.v_proj(v))
         out = F.scaled_dot_product_attention(qh, kh, vh, dropout_p=p)

@@ -309,6 +309,37 @@ class SAM2Base(nn.Module):
                 ptrs.append(found.obj_ptr)
         return offsets, ptrs, max_ptrs - 1
 
+    def _spatial_memory(
+        self, slots: list[tuple[int, TrackOutput]], frame_idx: int, device: torch.device
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Memory tokens ``(B, S*h*w, mem_dim)`` (float32) and their position encodings.
+
+        Built with a few large ops instead of a handful per memory frame: on a busy CPU each op
+        launch costs a thread synchronisation.
+        """
+        feats: list[torch.Tensor] = []
+        pos_maps: list[torch.Tensor] = []
+        for _, out in slots:
+            if out.maskmem_features is None or out.maskmem_pos_enc is None:
+                raise RuntimeError(f"memory of a frame used by frame {frame_idx} was never encoded")
+            feats.append(out.maskmem_features.to(device).flatten(2))
+            pos_maps.append(out.maskmem_pos_enc.to(device).flatten(2))
+        if not feats:
+            return [], []
+        b, c, hw = feats[0].shape
+        mem = torch.cat(feats, dim=2) if len(feats) > 1 else feats[0]
+        mem = mem.float().transpose(1, 2).contiguous()  # stored bf16 -> float32, like the reference
+        tidx = torch.tensor([self.num_maskmem - t - 1 for t, _ in slots], device=device)
+        tpos = self.maskmem_tpos_enc.index_select(0, tidx).reshape(1, len(slots), 1, c)
+        first = pos_maps[0]
+        if all(p.data_ptr() == first.data_ptr() and p.shape == first.shape for p in pos_maps):
+            # The sine encoding is the same tensor for every memory frame: add all slot offsets at once.
+            pos = (first.transpose(1, 2).unsqueeze(1) + tpos).reshape(b, len(slots) * hw, c)
+        else:
+            stacked = torch.stack([p.transpose(1, 2) for p in pos_maps], dim=1)
+            pos = (stacked + tpos).reshape(b, len(slots) * hw, c)
+        return [mem], [pos]
+
     def memory_conditioned_features(
         self,
         frame_idx: int,
@@ -335,14 +366,7 @@ class SAM2Base(nn.Module):
             if not cond:
                 raise RuntimeError("tracking a frame needs at least one conditioning frame")
             slots, selected, unselected = self._memory_slots(frame_idx, cond, non_cond, reverse)
-            mems: list[torch.Tensor] = []
-            poss: list[torch.Tensor] = []
-            for t, out in slots:
-                if out.maskmem_features is None or out.maskmem_pos_enc is None:
-                    raise RuntimeError(f"memory of a frame used by frame {frame_idx} was never encoded")
-                mems.append(out.maskmem_features.to(vis.device).flatten(2).transpose(1, 2))
-                tpos = self.maskmem_tpos_enc[self.num_maskmem - t - 1].reshape(1, 1, -1)
-                poss.append(out.maskmem_pos_enc.to(vis.device).flatten(2).transpose(1, 2) + tpos)
+            mems, poss = self._spatial_memory(slots, frame_idx, vis.device)
             offsets, ptrs, span = self._object_pointers(
                 frame_idx, selected, unselected, non_cond, num_frames, reverse
             )
@@ -361,8 +385,8 @@ class SAM2Base(nn.Module):
                 mems.append(obj_ptrs)
                 poss.append(obj_pos)
                 n_ptr_tokens = obj_ptrs.shape[1]
-            memory = torch.cat([m.to(poss[0].dtype) for m in mems], dim=1)
-            memory_pos = torch.cat(poss, dim=1)
+            memory = torch.cat(mems, dim=1) if len(mems) > 1 else mems[0]
+            memory_pos = torch.cat(poss, dim=1) if len(poss) > 1 else poss[0]
         curr_pos = feats.vision_pos.flatten(2).transpose(1, 2)
         fused = self.memory_attention(curr, curr_pos, memory, memory_pos, n_ptr_tokens)
         return fused.transpose(1, 2).reshape(b, c, h, w)

@@ -145,9 +145,13 @@ class Attention(nn.Module):
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, N, C)`` -> ``(B, heads, N, C / heads)``."""
+        if self.num_heads == 1:
+            return x.unsqueeze(1)  # a pure view: no copy for the single-head memory attention
         return x.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
 
     def _merge(self, x: torch.Tensor) -> torch.Tensor:
+        if self.num_heads == 1:
+            return x.squeeze(1)
         return x.transpose(1, 2).flatten(2)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 from medsam2.build import build_model
 from medsam2.configs import ModelConfig, TrunkConfig, get_config, list_configs, register_config
 from medsam2.modeling import PointInputs, TrackOutput
-from medsam2.modeling.common import apply_rope, axial_rope_angles
+from medsam2.modeling.common import apply_rope, axial_rope_angles, rope_phasors
 from medsam2.modeling.hiera import _from_windows, _to_windows
 
 SMALL = [n for n in list_configs() if get_config(n).image_size <= 256]
@@ -105,10 +105,27 @@ def test_rope_equals_complex_multiplication_by_unit_phasors():
     assert angles.shape == (16, 4)
     # token 5 is (x=1, y=1): x-columns rotate by 1 * freq, y-columns by 1 * freq
     assert torch.allclose(angles[5], torch.tensor([1.0, 0.01, 1.0, 0.01]))
-    expected = torch.view_as_real(
-        torch.view_as_complex(x.reshape(1, 2, 16, 4, 2)) * torch.polar(torch.ones_like(angles), angles)
-    ).flatten(-2)
-    assert torch.allclose(apply_rope(x, angles.cos(), angles.sin()), expected, atol=1e-6)
+    phasors = torch.polar(torch.ones_like(angles), angles)
+    expected = torch.view_as_real(torch.view_as_complex(x.reshape(1, 2, 16, 4, 2)) * phasors).flatten(-2)
+    assert torch.allclose(apply_rope(x, rope_phasors(angles)), expected, atol=1e-6)
+    # rotation keeps the norm of every channel pair
+    pairs = apply_rope(x, rope_phasors(angles)).reshape(1, 2, 16, 4, 2).norm(dim=-1)
+    assert torch.allclose(pairs, x.reshape(1, 2, 16, 4, 2).norm(dim=-1), atol=1e-5)
+
+
+def test_keys_are_rotated_grid_by_grid_and_pointer_tokens_are_left_alone():
+    torch.manual_seed(0)
+    model = build_model("test_tiny")
+    attn = model.memory_attention.layers[0].cross_attn_image
+    n = model.feat_size**2
+    kh = torch.randn(1, 1, 2 * n + 4, attn.head_dim)
+    phasors = attn._phasors(n, kh.device)
+    expected = torch.cat([apply_rope(kh[:, :, :n], phasors), apply_rope(kh[:, :, n : 2 * n], phasors)], dim=2)
+    for grad in (True, False):  # out-of-place (training) and in-place (inference) paths
+        with torch.set_grad_enabled(grad):
+            out = attn._rotate_keys(kh.clone(), phasors, 2 * n)
+        assert torch.allclose(out[:, :, : 2 * n], expected, atol=1e-6)
+        assert torch.equal(out[:, :, 2 * n :], kh[:, :, 2 * n :])
 
 
 def test_a_mask_prompt_is_used_as_output_with_plus_minus_ten_logits():
