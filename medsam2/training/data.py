@@ -88,6 +88,8 @@ class AugmentConfig:
     brightness: float = 0.1  # shift, fraction of 255
     contrast: float = 0.1  # factor range 1 +- contrast
     frame_jitter: float = 0.02  # extra per-frame brightness shift
+    zoom_prob: float = 0.0  # chance of zooming in towards the first object (off in the recipe)
+    zoom: tuple[float, float] = (1.0, 2.0)  # zoom factor range when zooming
 
 
 @dataclass
@@ -180,7 +182,7 @@ class ClipDataset(torch.utils.data.Dataset):
         masks = torch.from_numpy(np.stack([labels == i for i in ids]).astype(np.float32))
         masks = F.interpolate(masks, size=(self.image_size, self.image_size), mode="nearest")
         if aug.enabled:
-            images, masks = _geometric(images, masks, rng, aug)
+            images, masks = _geometric(images, masks, rng, aug, _centroid(masks[0, 0]))
         masks_b = masks > 0.5
         keep = [k for k in range(len(ids)) if masks_b[k, 0].any()]
         if not keep:
@@ -201,13 +203,26 @@ def _jitter_intensity(u8: np.ndarray, rng: np.random.Generator, aug: AugmentConf
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
+def _centroid(mask: torch.Tensor) -> tuple[float, float]:
+    """Centre (x, y) of a (S, S) mask in grid_sample's normalised [-1, 1] coordinates."""
+    ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
+    h, w = mask.shape
+    if xs.numel() == 0:
+        return 0.0, 0.0
+    return float((xs.float().mean() + 0.5) / w * 2 - 1), float((ys.float().mean() + 0.5) / h * 2 - 1)
+
+
 def _geometric(images: torch.Tensor, masks: torch.Tensor, rng: np.random.Generator,
-               aug: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flips and a small affine, identical for every frame; images (T,3,S,S), masks (O,T,S,S)."""
+               aug: AugmentConfig, focus: tuple[float, float] = (0.0, 0.0)
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flips, a small affine and an optional zoom towards ``focus`` (normalised x, y), identical
+    for every frame; images (T,3,S,S), masks (O,T,S,S)."""
+    fx, fy = focus
     if rng.random() < aug.hflip:
-        images, masks = images.flip(-1), masks.flip(-1)
+        images, masks, fx = images.flip(-1), masks.flip(-1), -fx
     if rng.random() < aug.vflip:
-        images, masks = images.flip(-2), masks.flip(-2)
+        images, masks, fy = images.flip(-2), masks.flip(-2), -fy
+    zoom = rng.uniform(*aug.zoom) if rng.random() < aug.zoom_prob else 1.0
     ang = math.radians(rng.uniform(-aug.rotate_deg, aug.rotate_deg))
     shear = math.radians(rng.uniform(-aug.shear_deg, aug.shear_deg))
     s = rng.uniform(*aug.scale)
@@ -215,9 +230,12 @@ def _geometric(images: torch.Tensor, masks: torch.Tensor, rng: np.random.Generat
     # output -> input sampling matrix in normalised coordinates: inverse of (rotate, shear, scale)
     rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]])
     sh = np.array([[1.0, math.tan(shear)], [0.0, 1.0]])
-    fwd = rot @ sh * s
+    fwd = rot @ sh * (s * zoom)
     inv = np.linalg.inv(fwd)
-    theta = np.concatenate([inv, -inv @ np.array([[tx], [ty]])], axis=1)
+    # zooming by z keeps the focus point in view: the output centre samples the input at
+    # focus * (1 - 1/z), which is the image centre without zoom
+    shift = -inv @ np.array([[tx], [ty]]) + (1 - 1 / zoom) * np.array([[fx], [fy]])
+    theta = np.concatenate([inv, shift], axis=1)
     th = torch.tensor(theta, dtype=torch.float32)[None]
     t, _, h, w = images.shape
     grid = F.affine_grid(th.expand(t, -1, -1), [t, 3, h, w], align_corners=False)
