@@ -83,9 +83,7 @@ def _parse_box(values: Sequence[str | float]) -> tuple[float, float, float, floa
 def _check_box_inside(box: tuple[float, float, float, float], height: int, width: int) -> None:
     x0, y0, x1, y1 = box
     if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-        raise CLIError(
-            f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies outside the {width}x{height} (width x height) image"
-        )
+        raise CLIError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies outside the {width}x{height} (width x height) image")
 
 
 def _check_index(index: int, count: int, what: str) -> int:
@@ -124,6 +122,11 @@ def _bootstrap_source() -> tuple[Path, str]:
             f"(the bundled bootstrap model is unavailable: {exc})"
         ) from None
     path = Path(bootstrap.bootstrap_checkpoint_path())
+    if not path.is_file():
+        raise CLIError(
+            "no model checkpoint: pass --checkpoint PATH or set MEDSAM2_CHECKPOINT (the bootstrap model "
+            f"{path} is missing; build it with 'python -m medsam2.training bootstrap')"
+        )
     config = getattr(bootstrap, "BOOTSTRAP_CONFIG", None) or getattr(bootstrap, "CONFIG_NAME", None)
     if config is None:
         # The training run writes its config name into a JSON file next to the weights.
@@ -349,14 +352,10 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--checkpoint", help="model weights (.pt); default $MEDSAM2_CHECKPOINT, else the bootstrap model"
-    )
+    p.add_argument("--checkpoint", help="model weights (.pt); default $MEDSAM2_CHECKPOINT, else the bootstrap model")
     p.add_argument("--config", help=f"model config name (default {DEFAULT_CONFIG} with a checkpoint)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps"])
-    p.add_argument(
-        "--fast", action="store_true", help="CPU fast path (bf16 where supported, batched encoding)"
-    )
+    p.add_argument("--fast", action="store_true", help="CPU fast path (bf16 where supported, batched encoding)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -367,9 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("segment-volume", help="segment one object in a 3D scan from a box on one slice")
     p.add_argument("image", help="NIfTI/NRRD/MHA file or DICOM folder")
     p.add_argument("--box", nargs=4, required=True, metavar=("X0", "Y0", "X1", "Y1"), help=BOX_HELP)
-    p.add_argument(
-        "--slice", type=int, required=True, metavar="K", help="index of the slice the box is drawn on"
-    )
+    p.add_argument("--slice", type=int, required=True, metavar="K", help="index of the slice the box is drawn on")
     p.add_argument("--modality", default="CT", help="CT, MR, PET, US, ... (default CT)")
     p.add_argument("--window", help="CT window: name (abdomen, lung, brain, ...) or WIDTH,LEVEL")
     p.add_argument("--out", required=True, help="output mask (.nii.gz, .nrrd, .mha)")
@@ -399,9 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_configs)
 
     p = sub.add_parser("download", help="download MedSAM2_latest.pt from the Hugging Face Hub")
-    p.add_argument(
-        "--dest", default=str(Path.home() / ".cache" / "medsam2"), help="folder (default ~/.cache/medsam2)"
-    )
+    p.add_argument("--dest", default=str(Path.home() / ".cache" / "medsam2"), help="folder (default ~/.cache/medsam2)")
     p.set_defaults(func=cmd_download)
     return parser
 

@@ -12,7 +12,7 @@ import SimpleITK as sitk
 import torch
 
 from medsam2.build import build_model, save_checkpoint
-from medsam2.cli import main, resolve_model_source
+from medsam2.cli import CLIError, main, resolve_model_source
 from medsam2.io import read_video, read_volume, write_video
 from medsam2.predictor import VolumePredictor
 from medsam2.synthetic import make_ct_volume, make_echo_video
@@ -92,9 +92,7 @@ def _volume_args(ct_path, tiny_checkpoint, out, *extra):
 # ------------------------------------------------------------------------------------------ success
 
 
-def test_segment_volume_writes_the_predictors_mask_with_the_image_geometry(
-    tmp_path, ct_file, tiny_checkpoint
-):
+def test_segment_volume_writes_the_predictors_mask_with_the_image_geometry(tmp_path, ct_file, tiny_checkpoint):
     ct_path, _ = ct_file
     out = tmp_path / "mask.nii.gz"
     assert main(_volume_args(ct_path, tiny_checkpoint, out)) == 0
@@ -213,11 +211,20 @@ def test_model_source_prefers_the_flag_then_the_environment(monkeypatch, tmp_pat
 
 def test_model_source_falls_back_to_the_bootstrap_model_and_its_config(monkeypatch, tmp_path):
     weights = tmp_path / "bootstrap.pt"
+    weights.write_bytes(b"weights")
     (tmp_path / "bootstrap.json").write_text('{"config": "test_tiny", "seed": 0}')
     fake = types.ModuleType("medsam2.training.bootstrap")
     fake.bootstrap_checkpoint_path = lambda: weights
     monkeypatch.setitem(sys.modules, "medsam2.training.bootstrap", fake)
     assert resolve_model_source(None, None) == (weights, "test_tiny")
+
+
+def test_bootstrap_weights_not_yet_built_give_a_clear_error(monkeypatch, tmp_path):
+    fake = types.ModuleType("medsam2.training.bootstrap")
+    fake.bootstrap_checkpoint_path = lambda: tmp_path / "absent.pt"
+    monkeypatch.setitem(sys.modules, "medsam2.training.bootstrap", fake)
+    with pytest.raises(CLIError, match="python -m medsam2.training bootstrap"):
+        resolve_model_source(None, None)
 
 
 def test_missing_bootstrap_model_gives_a_clear_error(monkeypatch, tmp_path, ct_file, capsys):
