@@ -62,3 +62,17 @@ def test_augmentation_moves_image_and_mask_together():
 def test_a_case_with_mismatched_label_shape_is_rejected():
     with pytest.raises(ValueError, match="disagree"):
         Case(image=np.zeros((4, 8, 8)), labels=np.zeros((4, 8, 9)))
+
+
+def test_zoom_enlarges_the_first_object_and_keeps_it_in_view():
+    case = _case()
+    plain = AugmentConfig(hflip=0, vflip=0, reverse=0, rotate_deg=0, scale=(1, 1), translate=0, shear_deg=0)
+    zoomed = AugmentConfig(hflip=0, vflip=0, reverse=0, rotate_deg=0, scale=(1, 1), translate=0, shear_deg=0,
+                           zoom_prob=1.0, zoom=(2.0, 2.0))
+    a = ClipDataset([case], image_size=32, clips_per_epoch=6, seed=5, augment=plain)
+    b = ClipDataset([case], image_size=32, clips_per_epoch=6, seed=5, augment=zoomed)
+    for i in range(6):
+        area_a = a[i].masks[0, 0].sum().item()
+        area_b = b[i].masks[0, 0].sum().item()
+        # twice the side -> about four times the area (minus what leaves the field of view)
+        assert 2.5 * area_a < area_b <= 4.5 * area_a
