@@ -170,9 +170,7 @@ def read_video(path: PathLike, max_frames: int | None = None) -> tuple[np.ndarra
     if p.is_dir():
         return _read_frame_folder(p, max_frames)
     if _suffix(p) not in VIDEO_SUFFIXES:
-        raise InputError(
-            f"unsupported video format {_suffix(p) or p.name!r}; use {', '.join(VIDEO_SUFFIXES)}"
-        )
+        raise InputError(f"unsupported video format {_suffix(p) or p.name!r}; use {', '.join(VIDEO_SUFFIXES)}")
     frames: list[np.ndarray] = []
     try:
         with av.open(str(p)) as container:
@@ -222,9 +220,7 @@ def write_video(frames: np.ndarray, path: PathLike, fps: float = 25.0) -> str:
         else:
             stream.bit_rate = 4_000_000
         for frame in arr:
-            for packet in stream.encode(
-                av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            ):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

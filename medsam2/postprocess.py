@@ -26,9 +26,7 @@ def _as_bool(mask: np.ndarray, ndim: int | tuple[int, ...], name: str = "mask") 
     arr = np.asarray(mask)
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if arr.ndim not in allowed:
-        raise ValueError(
-            f"{name} must have {' or '.join(map(str, allowed))} dimensions, got shape {arr.shape}"
-        )
+        raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, got shape {arr.shape}")
     return arr.astype(bool, copy=False)
 
 

@@ -155,18 +155,14 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], coarse: tupl
 def _norm_grid(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Open grids of normalised coordinates -1..1 (voxel centres) for z, y, x."""
     return tuple(  # type: ignore[return-value]
-        ((np.arange(n, dtype=np.float32) + 0.5) / n * 2.0 - 1.0).reshape(
-            [n if i == a else 1 for i in range(3)]
-        )
+        ((np.arange(n, dtype=np.float32) + 0.5) / n * 2.0 - 1.0).reshape([n if i == a else 1 for i in range(3)])
         for a, n in enumerate(shape)
     )
 
 
 def _ellipsoid(z, y, x, center, axes) -> np.ndarray:
     """Squared normalised distance of an axis-aligned ellipsoid (< 1 inside)."""
-    return (
-        ((z - center[0]) / axes[0]) ** 2 + ((y - center[1]) / axes[1]) ** 2 + ((x - center[2]) / axes[2]) ** 2
-    )
+    return ((z - center[0]) / axes[0]) ** 2 + ((y - center[1]) / axes[1]) ** 2 + ((x - center[2]) / axes[2]) ** 2
 
 
 def _phantom_tissues(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.ndarray:
@@ -256,9 +252,7 @@ def _place_lesions(
             f = rng.uniform(0.8, 1.25, size=3)
             radii_mm: Vec3 = (float(r * f[0]), float(r * f[1]), float(r * f[2]))
             rad_vox = np.asarray(radii_mm) / sp
-            c = np.array(
-                np.unravel_index(candidates[organ][rng.integers(candidates[organ].size)], shape), float
-            )
+            c = np.array(np.unravel_index(candidates[organ][rng.integers(candidates[organ].size)], shape), float)
             if np.any(c - rad_vox < 0) or np.any(c + rad_vox > np.asarray(shape) - 1):
                 continue  # a lesion cut by the volume's edge would not have its stated size
             lo = np.maximum(np.floor(c - rad_vox * 1.35).astype(int), 0)
@@ -266,9 +260,7 @@ def _place_lesions(
             box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
             sub = tuple(hi - lo)
             zz, yy, xx = (
-                (np.arange(lo[a], hi[a], dtype=np.float32) - c[a]).reshape(
-                    [-1 if i == a else 1 for i in range(3)]
-                )
+                (np.arange(lo[a], hi[a], dtype=np.float32) - c[a]).reshape([-1 if i == a else 1 for i in range(3)])
                 / rad_vox[a]
                 for a in range(3)
             )

@@ -27,9 +27,7 @@ def ct():
 def _ring(mask, inner=2, outer=4):
     """In-plane shell around a mask, `inner`..`outer` voxels away."""
     st = np.ones((1, 3, 3), bool)
-    return ndimage.binary_dilation(mask, st, iterations=outer) & ~ndimage.binary_dilation(
-        mask, st, iterations=inner
-    )
+    return ndimage.binary_dilation(mask, st, iterations=outer) & ~ndimage.binary_dilation(mask, st, iterations=inner)
 
 
 def test_same_seed_gives_identical_volumes_and_other_seeds_differ():
@@ -102,9 +100,7 @@ def test_key_slice_and_box_describe_the_lesion(ct):
 
 
 def test_lesion_sizes_span_small_to_large_over_seeds():
-    radii = [
-        lesion.radius_mm for s in range(5) for lesion in make_ct_volume(s, SMALL, 3, SMALL_SPACING).lesions
-    ]
+    radii = [lesion.radius_mm for s in range(5) for lesion in make_ct_volume(s, SMALL, 3, SMALL_SPACING).lesions]
     assert min(radii) < 10 and max(radii) > 14
 
 
