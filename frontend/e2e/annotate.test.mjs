@@ -178,6 +178,19 @@ test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer a
   await page.waitForFunction(() => !/unsaved/.test(document.querySelector("[data-testid=target-info]")?.textContent ?? ""), null, { timeout: 15000 });
   await page.screenshot({ path: path.join(SHOTS, "case-corrected-1366x768.png") });
 
+  // when the page is hidden the queued events go out at once with navigator.sendBeacon (a form body)
+  const beacon = page.waitForResponse((res) => res.url().endsWith("/api/events/") && (res.request().headers()["content-type"] ?? "").startsWith("multipart/form-data"));
+  await page.evaluate(() => {
+    Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  const beaconRes = await beacon;
+  assert.equal(beaconRes.status(), 201, `beacon answered ${beaconRes.status()}`);
+  await page.evaluate(() => {
+    Object.defineProperty(document, "visibilityState", { value: "visible", configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+
   // help overlay opens with "?"
   await page.keyboard.press("?");
   await page.waitForSelector("[data-testid=help]:not(.hidden)");
@@ -197,7 +210,7 @@ test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer a
   assert.ok(Object.keys(model.frame_scores ?? {}).length > 0, "the model revision carries per-frame scores");
 
   // timing events arrive in batches (flush every ~2 s)
-  const wanted = ["target_opened", "prompt_placed", "propagation_requested", "propagation_received", "edit_stroke", "undo", "submit"];
+  const wanted = ["target_opened", "prompt_placed", "propagation_requested", "propagation_received", "edit_stroke", "undo", "visibility_hidden", "visibility_visible", "submit"];
   let kinds = new Set();
   for (let i = 0; i < 30 && !wanted.every((k) => kinds.has(k)); i++) {
     await page.waitForTimeout(500);
