@@ -29,21 +29,16 @@ from medsam2.training.data import AugmentConfig, Case, ClipDataset
 from medsam2.training.evaluate import evaluate
 from medsam2.training.loop import PromptConfig, TrainConfig, train
 from medsam2.training.optim import OptimConfig
+from medsam2.weights import BOOTSTRAP_CONFIG as CONFIG_NAME
+from medsam2.weights import bootstrap_checkpoint_path, bootstrap_metadata_path
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-CONFIG_NAME = "bootstrap_s"
-WEIGHTS_NAME = "bootstrap_s.pt"
-METADATA_NAME = "bootstrap_s.json"
+__all__ = ["BootstrapConfig", "bootstrap_checkpoint_path", "bootstrap_metadata_path", "run_bootstrap",
+           "synthetic_cases"]
+
+WEIGHTS_DIR = bootstrap_checkpoint_path().parent
+WEIGHTS_NAME = bootstrap_checkpoint_path().name
+METADATA_NAME = bootstrap_metadata_path().name
 VOLUME_SHAPE = (32, 128, 128)
-
-
-def bootstrap_checkpoint_path() -> Path:
-    """Path of the shipped bootstrap checkpoint (official ``{"model": state_dict}`` format)."""
-    return WEIGHTS_DIR / WEIGHTS_NAME
-
-
-def bootstrap_metadata_path() -> Path:
-    return WEIGHTS_DIR / METADATA_NAME
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,49 @@
+"""The bootstrap command end to end on a tiny budget, its CLI errors, and the shipped weights."""
+
+import json
+
+import pytest
+import torch
+
+from medsam2.build import build_model, file_sha256
+from medsam2.training.__main__ import main
+from medsam2.training.bootstrap import (
+    BootstrapConfig,
+    bootstrap_checkpoint_path,
+    bootstrap_metadata_path,
+    run_bootstrap,
+    synthetic_cases,
+)
+from medsam2.training.evaluate import evaluate
+
+
+def test_a_three_step_bootstrap_writes_weights_and_metadata(tmp_path):
+    cfg = BootstrapConfig(steps=3, train_cases=2, val_cases=1, warmup_steps=1)
+    meta = run_bootstrap(tmp_path / "out", cfg, work_dir=tmp_path / "run", show_progress=False)
+    weights = tmp_path / "out" / "bootstrap_s.pt"
+    saved = json.loads((tmp_path / "out" / "bootstrap_s.json").read_text())
+    assert saved == meta
+    assert meta["config"] == "bootstrap_s" and meta["seed"] == 0
+    assert meta["steps_done"] == 3 and not meta["stopped_by_cpu_cap"]
+    assert meta["sha256"] == file_sha256(weights)
+    assert 0.0 <= meta["validation"]["mean_dice"] <= 1.0
+    build_model("bootstrap_s", checkpoint=weights)  # strict load
+
+
+def test_the_cli_reports_a_missing_checkpoint_in_one_line_and_exits_non_zero(capsys):
+    assert main(["evaluate", "--checkpoint", "/nonexistent/weights.pt"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+
+
+@pytest.mark.skipif(not bootstrap_checkpoint_path().exists(), reason="bootstrap weights not shipped yet")
+def test_the_shipped_bootstrap_weights_load_strictly_and_reproduce_their_recorded_scores():
+    path = bootstrap_checkpoint_path()
+    meta = json.loads(bootstrap_metadata_path().read_text())
+    assert meta["sha256"] == file_sha256(path)
+    assert meta["train_cpu_seconds"] <= meta["bootstrap"]["max_cpu_minutes"] * 60 + 30
+    torch.set_num_threads(1)
+    model = build_model("bootstrap_s", checkpoint=path)
+    case = synthetic_cases(meta["seed"] + 10_000, 1, meta["bootstrap"]["val_lesions"], "val")[0]
+    score = evaluate(model, [case]).per_case()["val0"]
+    assert score["dice"] == pytest.approx(meta["validation"]["per_case"]["val0"]["dice"], abs=1e-6)
