@@ -13,9 +13,7 @@ from annotation_app.imaging.models import Case, CaseStatus
 
 @pytest.fixture
 def rows(project, owner):
-    case = Case.objects.create(
-        project=project, name="c", modality="CT", shape=[2, 4, 4], status=CaseStatus.READY
-    )
+    case = Case.objects.create(project=project, name="c", modality="CT", shape=[2, 4, 4], status=CaseStatus.READY)
     target = Target.objects.create(case=case, label="lesion")
     revision = MaskRevision.append(target, np.ones((2, 4, 4), dtype=bool), "human", author=owner)
     event = InteractionEvent.objects.create(

@@ -37,9 +37,7 @@ def test_check_deploy_passes_at_warning_level_with_production_settings(tmp_path)
 
 
 def test_check_deploy_flags_a_short_secret_key(tmp_path):
-    result = manage(
-        production_env(tmp_path, SECRET_KEY="short"), "check", "--deploy", "--fail-level", "WARNING"
-    )
+    result = manage(production_env(tmp_path, SECRET_KEY="short"), "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode != 0
     assert "security.W009" in result.stdout + result.stderr
 

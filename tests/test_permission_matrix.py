@@ -113,21 +113,15 @@ def world(project, other_project, owner, manager, reviewer, annotator, outsider,
     settings.IMPORT_DIR = str(tmp_path)
     case.image_key = save_case_array(case, np.zeros(case.shape, dtype=np.int16))
     case.save(update_fields=["image_key"])
-    old_round = Round.objects.create(
-        project=project, number=1, status=RoundStatus.CLOSED, closed_at=timezone.now()
-    )
+    old_round = Round.objects.create(project=project, number=1, status=RoundStatus.CLOSED, closed_at=timezone.now())
     open_round = Round.objects.create(project=project, number=2)
-    target = Target.objects.create(
-        case=case, label="lesion", round=open_round, created_by=annotator, key_frame=1
-    )
+    target = Target.objects.create(case=case, label="lesion", round=open_round, created_by=annotator, key_frame=1)
     revision = MaskRevision.append(target, _mask(case, (1, 2)), "human", author=annotator)
     submitted = Target.objects.create(case=case, label="lesion", round=open_round, created_by=annotator)
     MaskRevision.append(submitted, _mask(case, (0,)), "human", author=annotator)
     submitted.submit()
     bare = Target.objects.create(case=case, label="lesion", round=open_round, created_by=annotator)
-    prompt = Prompt.objects.create(
-        target=target, frame=1, kind="box", payload={"box": [2, 2, 6, 5]}, author=annotator
-    )
+    prompt = Prompt.objects.create(target=target, frame=1, kind="box", payload={"box": [2, 2, 6, 5]}, author=annotator)
     withdrawn = Prompt.objects.create(
         target=target,
         frame=2,
@@ -369,9 +363,7 @@ ROWS: list[Row] = [
         own_ids=lambda w: {w.revision.pk},
     ),
     Row("read a mask revision", "get", "/api/mask-revisions/{w.revision.pk}/", Role.ANNOTATOR),
-    Row(
-        "read a mask revision's frames", "get", "/api/mask-revisions/{w.revision.pk}/frames/", Role.ANNOTATOR
-    ),
+    Row("read a mask revision's frames", "get", "/api/mask-revisions/{w.revision.pk}/frames/", Role.ANNOTATOR),
     Row(
         "save an edited mask",
         "post",
@@ -387,9 +379,7 @@ ROWS: list[Row] = [
     # --- cases and imaging (helper E)
     Row("list cases", "get", "/api/cases/", Role.ANNOTATOR, own_ids=lambda w: {w.case.pk}),
     Row("read a case", "get", "/api/cases/{w.case.pk}/", Role.ANNOTATOR),
-    Row(
-        "rename a case", "patch", "/api/cases/{w.case.pk}/", Role.MANAGER, body=lambda w: {"name": "renamed"}
-    ),
+    Row("rename a case", "patch", "/api/cases/{w.case.pk}/", Role.MANAGER, body=lambda w: {"name": "renamed"}),
     # JSON without a file: the role check passes first, then the missing file is a 400
     Row(
         "upload images (no file)",
@@ -447,9 +437,7 @@ ROWS: list[Row] = [
         own_ids=lambda w: {w.extras["job"].pk},
     ),
     Row("read a propagation job", "get", "/api/propagation-jobs/{w.extras[job].pk}/", Role.ANNOTATOR),
-    Row(
-        "cancel a propagation job", "post", "/api/propagation-jobs/{w.extras[job].pk}/cancel/", Role.ANNOTATOR
-    ),
+    Row("cancel a propagation job", "post", "/api/propagation-jobs/{w.extras[job].pk}/cancel/", Role.ANNOTATOR),
     Row(
         "read a job's partial frames",
         "get",
@@ -539,9 +527,7 @@ def test_a_superuser_reads_and_acts_in_every_project(world, client_for):
     root = get_user_model().objects.create_superuser(username="root", password="root-pw-123")
     client = client_for(root)
     assert client.get(f"/api/targets/{world.target.pk}/").status_code == 200
-    assert (
-        client.post(f"/api/targets/{world.submitted_target.pk}/accept/", {}, format="json").status_code == 200
-    )
+    assert client.post(f"/api/targets/{world.submitted_target.pk}/accept/", {}, format="json").status_code == 200
     names = {p["name"] for p in client.get("/api/projects/").json()["results"]}
     assert {"Liver lesions", "Other project", "Spare project"} <= names
 

@@ -39,9 +39,7 @@ def json_exception_handler(exc, context):
     response = exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, ValidationError) and not (
-        isinstance(response.data, dict) and "detail" in response.data
-    ):
+    if isinstance(exc, ValidationError) and not (isinstance(response.data, dict) and "detail" in response.data):
         response.data = {"detail": "Invalid request.", "errors": response.data}
     return response
 

@@ -88,9 +88,7 @@ def frames_as_rle(revision: MaskRevision, params) -> dict[str, list[int]]:
         raise ValidationError({"stop": ["Must not be below start."]})
     z0, y0, x0, z1, y1, x1 = revision.bbox
     crop = (
-        decode_crop(bytes(revision.data), revision.bbox)
-        if revision.voxel_count and z0 < stop and z1 > start
-        else None
+        decode_crop(bytes(revision.data), revision.bbox) if revision.voxel_count and z0 < stop and z1 > start else None
     )
     empty = [height * width]
     frames = {}

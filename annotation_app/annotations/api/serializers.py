@@ -143,9 +143,7 @@ class ReviewSerializer(StrictSerializer):
 
 
 class PromptSerializer(StrictModelSerializer):
-    target = ScopedPrimaryKeyRelatedField(
-        project_path="case__project", queryset=Target.objects.select_related("case")
-    )
+    target = ScopedPrimaryKeyRelatedField(project_path="case__project", queryset=Target.objects.select_related("case"))
     project_source = "target__case__project"
 
     class Meta:
@@ -203,12 +201,7 @@ def _four(box) -> list[float]:
 def _check_points(payload, size) -> dict:
     payload = _check_keys(payload, {"points", "labels"})
     points, labels = payload["points"], payload["labels"]
-    if (
-        not isinstance(points, list)
-        or not isinstance(labels, list)
-        or not points
-        or len(points) != len(labels)
-    ):
+    if not isinstance(points, list) or not isinstance(labels, list) or not points or len(points) != len(labels):
         raise ValueError("points and labels must be non-empty lists of the same length")
     if len(points) > MAX_POINTS:
         raise ValueError(f"at most {MAX_POINTS} points per prompt")
@@ -274,9 +267,7 @@ class MaskRevisionCreateSerializer(StrictSerializer):
     revision, or the whole mask as base64 of numpy.packbits of the bool array in C order (optionally
     zlib-compressed)."""
 
-    target = ScopedPrimaryKeyRelatedField(
-        project_path="case__project", queryset=Target.objects.select_related("case")
-    )
+    target = ScopedPrimaryKeyRelatedField(project_path="case__project", queryset=Target.objects.select_related("case"))
     source = serializers.ChoiceField(choices=[MaskSource.HUMAN, MaskSource.IMPORT], default=MaskSource.HUMAN)
     slices = serializers.DictField(child=SliceRLESerializer(), required=False)
     mask_b64 = serializers.CharField(required=False)

@@ -176,9 +176,7 @@ class MaskRevisionViewSet(AppendOnlyViewSet):
             # Re-check under the row lock: a submit that races this request must win or lose whole.
             target = Target.objects.select_for_update().select_related("case").get(pk=target.pk)
             ensure_editable(target)
-            revision = MaskRevision.append(
-                target, mask, body["source"], author=request.user, note=body["note"]
-            )
+            revision = MaskRevision.append(target, mask, body["source"], author=request.user, note=body["note"])
             if target.status != TargetStatus.CORRECTING:
                 target.mark_correcting()
         revision = MaskRevision.objects.defer("data").get(pk=revision.pk)
@@ -273,14 +271,8 @@ class EventViewSet(AppendOnlyViewSet):
         for item in valid:
             fresh.setdefault(item["client_event_id"], item)
         stored = set(
-            InteractionEvent.objects.filter(client_event_id__in=list(fresh)).values_list(
-                "client_event_id", flat=True
-            )
+            InteractionEvent.objects.filter(client_event_id__in=list(fresh)).values_list("client_event_id", flat=True)
         )
-        rows = [
-            InteractionEvent(user=request.user, **item) for key, item in fresh.items() if key not in stored
-        ]
+        rows = [InteractionEvent(user=request.user, **item) for key, item in fresh.items() if key not in stored]
         InteractionEvent.objects.bulk_create(rows, ignore_conflicts=True)
-        return Response(
-            {"created": len(rows), "duplicates": len(valid) - len(rows)}, status=status.HTTP_201_CREATED
-        )
+        return Response({"created": len(rows), "duplicates": len(valid) - len(rows)}, status=status.HTTP_201_CREATED)

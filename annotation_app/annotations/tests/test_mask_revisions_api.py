@@ -17,9 +17,7 @@ def square(shape, frame, y0, y1, x0, x1) -> np.ndarray:
 
 
 @pytest.mark.django_db
-def test_posting_slices_copies_the_current_revision_and_replaces_only_those_frames(
-    target, case, annotator, client_for
-):
+def test_posting_slices_copies_the_current_revision_and_replaces_only_those_frames(target, case, annotator, client_for):
     base = square(case.shape, 1, 2, 5, 2, 6) | square(case.shape, 2, 0, 2, 0, 2)
     MaskRevision.append(target, base, "model")
     new_frame_2 = np.zeros((8, 8), dtype=bool)
@@ -141,8 +139,6 @@ def test_an_accepted_target_takes_no_new_revisions(target, case, annotator, revi
     MaskRevision.append(target, square(case.shape, 1, 2, 5, 2, 6), "human")
     target.submit()
     target.accept(reviewer)
-    response = client_for(annotator).post(
-        "/api/mask-revisions/", {"target": target.pk, "slices": {"0": {"rle": [64]}}}
-    )
+    response = client_for(annotator).post("/api/mask-revisions/", {"target": target.pk, "slices": {"0": {"rle": [64]}}})
     assert response.status_code == 409
     assert MaskRevision.objects.filter(target=target).count() == 1

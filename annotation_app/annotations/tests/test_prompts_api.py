@@ -6,9 +6,7 @@ from annotation_app.annotations.models import Prompt
 
 
 def post_prompt(client, target, kind, payload, frame=1):
-    return client.post(
-        "/api/prompts/", {"target": target.pk, "frame": frame, "kind": kind, "payload": payload}
-    )
+    return client.post("/api/prompts/", {"target": target.pk, "frame": frame, "kind": kind, "payload": payload})
 
 
 @pytest.mark.django_db

@@ -8,9 +8,7 @@ from annotation_app.annotations.models import MaskRevision, Target
 
 @pytest.mark.django_db
 def test_a_new_target_joins_the_open_round_and_records_its_author(case, open_round, annotator, client_for):
-    response = client_for(annotator).post(
-        "/api/targets/", {"case": case.pk, "label": "lesion", "key_frame": 2}
-    )
+    response = client_for(annotator).post("/api/targets/", {"case": case.pk, "label": "lesion", "key_frame": 2})
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["round"] == open_round.pk
@@ -28,9 +26,7 @@ def test_a_target_needs_one_of_the_projects_labels(case, annotator, client_for):
 
 @pytest.mark.django_db
 def test_a_key_frame_outside_the_case_is_refused(case, annotator, client_for):
-    response = client_for(annotator).post(
-        "/api/targets/", {"case": case.pk, "label": "lesion", "key_frame": 4}
-    )
+    response = client_for(annotator).post("/api/targets/", {"case": case.pk, "label": "lesion", "key_frame": 4})
     assert response.status_code == 400
     assert response.json()["errors"]["key_frame"] == ["key_frame must be in [0, 3]."]
 

@@ -29,9 +29,7 @@ def _failure_key(request, username: str) -> str:
     return "login-failures:" + hashlib.sha256(f"{username.lower()}|{address}".encode()).hexdigest()
 
 
-_UserOut = inline_serializer(
-    "SignedInUser", {"id": serializers.IntegerField(), "username": serializers.CharField()}
-)
+_UserOut = inline_serializer("SignedInUser", {"id": serializers.IntegerField(), "username": serializers.CharField()})
 
 
 @method_decorator(csrf_protect, name="dispatch")

@@ -41,9 +41,7 @@ class ProjectSerializer(StrictModelSerializer):
                 raise serializers.ValidationError("each label is an object with 'name' and optional 'color'.")
             name = label["name"]
             if not isinstance(name, str) or not name.strip() or len(name) > 100:
-                raise serializers.ValidationError(
-                    "a label name is a non-empty string of at most 100 characters."
-                )
+                raise serializers.ValidationError("a label name is a non-empty string of at most 100 characters.")
             if name in names:
                 raise serializers.ValidationError(f"label {name!r} appears twice.")
             names.add(name)

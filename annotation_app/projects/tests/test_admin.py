@@ -49,14 +49,8 @@ def test_every_model_has_an_admin_list(admin_client_with_rows, model):
 @pytest.mark.django_db
 def test_the_admin_cannot_delete_or_edit_append_only_rows(admin_client_with_rows):
     client, revision, event = admin_client_with_rows
-    assert (
-        client.post(f"/admin/annotations/maskrevision/{revision.pk}/delete/", {"post": "yes"}).status_code
-        == 403
-    )
-    assert (
-        client.post(f"/admin/annotations/interactionevent/{event.pk}/delete/", {"post": "yes"}).status_code
-        == 403
-    )
+    assert client.post(f"/admin/annotations/maskrevision/{revision.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"/admin/annotations/interactionevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert MaskRevision.objects.filter(pk=revision.pk).exists()
     assert InteractionEvent.objects.filter(pk=event.pk).exists()
     page = client.get(f"/admin/annotations/maskrevision/{revision.pk}/change/")

@@ -14,9 +14,7 @@ def test_login_with_json_sets_a_session_and_me_lists_memberships(annotator, proj
     me = client.get("/api/auth/me/").json()
     assert me["username"] == "annotator"
     assert me["is_superuser"] is False
-    assert me["memberships"] == [
-        {"project": project.pk, "project_name": "Liver lesions", "role": "annotator"}
-    ]
+    assert me["memberships"] == [{"project": project.pk, "project_name": "Liver lesions", "role": "annotator"}]
 
 
 @pytest.mark.django_db
@@ -103,9 +101,7 @@ def test_repeated_wrong_passwords_are_slowed_down_but_other_users_are_not(annota
     cache.clear()
     client = APIClient()
     for _ in range(MAX_FAILURES):
-        assert (
-            client.post("/api/auth/login/", {"username": "annotator", "password": "bad"}).status_code == 400
-        )
+        assert client.post("/api/auth/login/", {"username": "annotator", "password": "bad"}).status_code == 400
     locked = client.post("/api/auth/login/", {"username": "annotator", "password": "annotator-pw-123"})
     assert locked.status_code == 429
     assert "Too many failed sign-ins" in locked.json()["detail"]

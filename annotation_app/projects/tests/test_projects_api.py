@@ -37,9 +37,7 @@ def test_malformed_label_lists_are_refused(owner, client_for, labels):
 def test_settings_accept_only_known_keys_with_sane_values(project, manager, client_for):
     client = client_for(manager)
     url = f"/api/projects/{project.pk}/"
-    assert client.patch(url, {"settings": {"idle_threshold_s": 45}}).json()["settings"] == {
-        "idle_threshold_s": 45
-    }
+    assert client.patch(url, {"settings": {"idle_threshold_s": 45}}).json()["settings"] == {"idle_threshold_s": 45}
     assert client.patch(url, {"settings": {"idle_threshold_s": 0}}).status_code == 400
     assert client.patch(url, {"settings": {"theme": "dark"}}).status_code == 400
 

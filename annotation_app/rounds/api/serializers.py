@@ -19,9 +19,7 @@ def _same_project(attrs: dict, project: Project, *names: str) -> None:
 
 class RoundSerializer(StrictModelSerializer):
     project = ScopedPrimaryKeyRelatedField(project_path="", queryset=Project.objects.all())
-    model_version = ScopedPrimaryKeyRelatedField(
-        queryset=ModelVersion.objects.all(), required=False, allow_null=True
-    )
+    model_version = ScopedPrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), required=False, allow_null=True)
     create_only_fields = ("project",)
 
     class Meta:
@@ -48,9 +46,7 @@ class RoundSerializer(StrictModelSerializer):
 
 class ModelVersionSerializer(StrictModelSerializer):
     project = ScopedPrimaryKeyRelatedField(project_path="", queryset=Project.objects.all())
-    parent = ScopedPrimaryKeyRelatedField(
-        queryset=ModelVersion.objects.all(), required=False, allow_null=True
-    )
+    parent = ScopedPrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), required=False, allow_null=True)
     create_only_fields = ("project", "checkpoint_key", "sha256", "config_name", "parent")
 
     class Meta:
@@ -91,9 +87,7 @@ class ModelVersionSerializer(StrictModelSerializer):
 class TrainingRunSerializer(StrictModelSerializer):
     project = ScopedPrimaryKeyRelatedField(project_path="", queryset=Project.objects.all())
     round = ScopedPrimaryKeyRelatedField(queryset=Round.objects.all(), required=False, allow_null=True)
-    base_model = ScopedPrimaryKeyRelatedField(
-        queryset=ModelVersion.objects.all(), required=False, allow_null=True
-    )
+    base_model = ScopedPrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), required=False, allow_null=True)
 
     class Meta:
         model = TrainingRun

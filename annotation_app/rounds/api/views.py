@@ -101,9 +101,7 @@ class TrainingRunViewSet(CreateReadViewSet):
             run = serializer.save(requested_by=self.request.user, celery_task_id=task_id)
             # Enqueue only after commit: a worker must never see a run id that is not in the database.
             transaction.on_commit(
-                lambda: current_app.send_task(
-                    FINE_TUNE_TASK, args=[run.pk], task_id=task_id, queue="training"
-                )
+                lambda: current_app.send_task(FINE_TUNE_TASK, args=[run.pk], task_id=task_id, queue="training")
             )
 
     @extend_schema(request=None, responses={200: TrainingRunSerializer})
@@ -114,8 +112,6 @@ class TrainingRunViewSet(CreateReadViewSet):
         if run.status in finished:
             raise Conflict(f"training run is {run.status}; nothing to cancel")
         TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
-        TrainingRun.objects.filter(pk=run.pk, status=TrainingStatus.QUEUED).update(
-            status=TrainingStatus.CANCELLED
-        )
+        TrainingRun.objects.filter(pk=run.pk, status=TrainingStatus.QUEUED).update(status=TrainingStatus.CANCELLED)
         run.refresh_from_db()
         return Response(self.get_serializer(run).data)

@@ -40,9 +40,9 @@ def test_a_round_cannot_use_another_projects_model(project, other_project, manag
 def test_activating_a_model_retires_the_previous_active_one(project, owner, client_for):
     client = client_for(owner)
     ids = [
-        client.post(
-            "/api/model-versions/", {"project": project.pk, "name": n, "checkpoint_key": f"{n}.pt"}
-        ).json()["id"]
+        client.post("/api/model-versions/", {"project": project.pk, "name": n, "checkpoint_key": f"{n}.pt"}).json()[
+            "id"
+        ]
         for n in ("v1", "v2")
     ]
     client.post(f"/api/model-versions/{ids[0]}/activate/")
@@ -136,9 +136,7 @@ def test_two_managers_opening_a_round_at_once_get_one_round_and_one_conflict(pro
 
 
 @pytest.mark.django_db
-def test_a_model_assisted_round_records_the_active_model_and_a_baseline_round_none(
-    project, manager, client_for
-):
+def test_a_model_assisted_round_records_the_active_model_and_a_baseline_round_none(project, manager, client_for):
     active = ModelVersion.objects.create(project=project, name="v1", checkpoint_key="v1.pt", status="active")
     client = client_for(manager)
     baseline = client.post("/api/rounds/", {"project": project.pk, "is_manual_baseline": True}).json()
