@@ -76,3 +76,15 @@ def test_zoom_enlarges_the_first_object_and_keeps_it_in_view():
         area_b = b[i].masks[0, 0].sum().item()
         # twice the side -> about four times the area (minus what leaves the field of view)
         assert 2.5 * area_a < area_b <= 4.5 * area_a
+
+
+def test_rgb_video_frames_become_three_channel_clips_with_their_masks():
+    from medsam2.synthetic import make_endoscopy_video
+
+    video = make_endoscopy_video(0, n_frames=12, size=(48, 64))
+    case = Case(image=video.frames, labels=video.masks, modality="ES", name="endo")
+    clip = ClipDataset([case], image_size=32, clips_per_epoch=1, seed=0)[0]
+    assert clip.images.shape == (8, 3, 32, 32)
+    assert clip.masks.shape == (1, 8, 32, 32) and clip.masks[0, 0].any()
+    # colour survives: the three channels differ (grayscale input would repeat one channel)
+    assert not torch.allclose(clip.images[:, 0], clip.images[:, 1])
