@@ -8,6 +8,7 @@ import {
   Enums,
   RenderingEngine,
   cache,
+  getShouldUseCPURendering,
   init,
   metaData,
   registerImageLoader,
@@ -153,6 +154,8 @@ export class CornerstoneViewer implements ViewerService {
     this.engine = new RenderingEngine(`medsam2-engine-${++engineCounter}`);
     this.engine.enableElement({ viewportId: this.viewportId, type: Enums.ViewportType.STACK, element: element as HTMLDivElement });
     element.addEventListener(Enums.Events.IMAGE_RENDERED, this.onRendered);
+    // which Cornerstone path draws (WebGL, or its CPU fallback when WebGL is unavailable)
+    element.dataset.renderer = getShouldUseCPURendering() ? "cpu" : "webgl";
     this.resizeObserver = new ResizeObserver(() => {
       this.engine.resize(true, true);
       this.events.emit("render", null);
