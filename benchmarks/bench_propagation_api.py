@@ -108,9 +108,7 @@ def start_worker(args, db_name: str, broker: str, media: Path):
     log = open(media / "worker.log", "wb")
     cmd = [sys.executable, "-m", "celery", "-A", "annotation_app", "worker", "-n", node, "-Q", "gpu",
            "-c", "1", "--without-gossip", "--without-mingle", "-l", "WARNING"]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -165,9 +163,7 @@ def make_fixture(args):
     lesion = vol.lesions[0].label
     key = vol.key_slice(lesion)
     target = Target.objects.create(case=case, label="lesion", key_frame=key, created_by=user)
-    Prompt.objects.create(
-        target=target, frame=key, kind="box", payload={"box": list(vol.box(lesion))}, author=user
-    )
+    Prompt.objects.create(target=target, frame=key, kind="box", payload={"box": list(vol.box(lesion))}, author=user)
     extent = np.flatnonzero((vol.labels == lesion).any(axis=(1, 2)))
     return user, target, key, (int(extent[0]), int(extent[-1])), vol, lesion
 
@@ -203,9 +199,7 @@ def run(args, worker) -> None:
     client.force_authenticate(user)
     size = f"{args.slices} slices {args.size}x{args.size}"
     print(f"case: {size}, lesion on slices {extent[0]}..{extent[1]}, key {key}")
-    print(
-        f"model: {args.config} ({'checkpoint ' + args.checkpoint if args.checkpoint else 'random weights'})"
-    )
+    print(f"model: {args.config} ({'checkpoint ' + args.checkpoint if args.checkpoint else 'random weights'})")
     print(f"worker: 1 process, {args.threads} torch threads, CPU\n")
 
     def report(name: str, r: dict) -> None:
@@ -239,9 +233,7 @@ def run(args, worker) -> None:
         payload={"points": [[(x0 + x1) / 2, (y0 + y1) / 2]], "labels": [1]},
     )
     report("warm (click, full volume)", timed_job(client, target, key, args.timeout))
-    Prompt.objects.create(
-        target=target, frame=key, kind="point", payload={"points": [[x0, y0]], "labels": [0]}
-    )
+    Prompt.objects.create(target=target, frame=key, kind="point", payload={"points": [[x0, y0]], "labels": [0]})
     report("warm (click, key_frame job)", timed_job(client, target, key, args.timeout, {"kind": "key_frame"}))
 
 

@@ -101,9 +101,7 @@ class CaseEntry:
 class ModelCache:
     def __init__(self, max_models: int = 2, feature_cache_bytes: int | None = None):
         if feature_cache_bytes is None:
-            feature_cache_bytes = int(
-                os.environ.get("MEDSAM2_FEATURE_CACHE_BYTES", DEFAULT_FEATURE_CACHE_BYTES)
-            )
+            feature_cache_bytes = int(os.environ.get("MEDSAM2_FEATURE_CACHE_BYTES", DEFAULT_FEATURE_CACHE_BYTES))
         self.max_models = max_models
         self.feature_cache_bytes = feature_cache_bytes
         self._models: OrderedDict[tuple, Any] = OrderedDict()
@@ -191,9 +189,7 @@ def load_model(spec: ModelSpec, device: str):
     except KeyError as exc:
         raise ModelUnavailable(f"model {spec.name}: {exc.args[0] if exc.args else exc}") from None
     except (RuntimeError, ValueError, OSError) as exc:
-        raise ModelUnavailable(
-            f"model {spec.name} could not be loaded from {spec.checkpoint}: {exc}"
-        ) from None
+        raise ModelUnavailable(f"model {spec.name} could not be loaded from {spec.checkpoint}: {exc}") from None
 
 
 #: the cache of this worker process (each prefork child has its own)

@@ -57,16 +57,14 @@ def requeue_stale_jobs(stale_after_s: float | None = None) -> list[int]:
             # A job that kills its worker every time (out of memory, hard time limit) must stop.
             lost = f"the worker was lost {job.attempts} times while running this job"
             error = f"{lost} (last: {job.worker}); giving up"
-            gave_up = PropagationJob.objects.filter(
-                pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff
-            )
+            gave_up = PropagationJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
             if gave_up.update(status=JobStatus.FAILED, finished_at=timezone.now(), error=error):
                 log.error("job %s: %s", job.pk, error)
             continue
         task_id = str(uuid.uuid4())
-        won = PropagationJob.objects.filter(
-            pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff
-        ).update(status=JobStatus.QUEUED, worker="", celery_task_id=task_id, queue=SHARED_GPU_QUEUE)
+        won = PropagationJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=JobStatus.QUEUED, worker="", celery_task_id=task_id, queue=SHARED_GPU_QUEUE
+        )
         if won:
             job.refresh_from_db()
             log.warning("job %s: worker %s stopped beating; queued again", job.pk, job.worker or "?")
@@ -74,9 +72,7 @@ def requeue_stale_jobs(stale_after_s: float | None = None) -> list[int]:
             requeued.append(job.pk)
     # Jobs waiting on the own queue of a worker that is gone would wait forever.
     old = timezone.now() - timedelta(seconds=stale_after)
-    waiting = PropagationJob.objects.filter(
-        status=JobStatus.QUEUED, queue__startswith="gpu.", created_at__lt=old
-    )
+    waiting = PropagationJob.objects.filter(status=JobStatus.QUEUED, queue__startswith="gpu.", created_at__lt=old)
     for job in waiting:
         node = job.queue[len("gpu.") :]
         if not realtime.worker_alive(node):

@@ -142,9 +142,7 @@ def test_a_job_reports_progress_publishes_the_key_frame_first_and_writes_one_rev
     assert listing["queues"]["gpu"] == 0
 
     # The same case again: the features come from the worker's cache, via the worker's own queue.
-    Prompt.objects.create(
-        target=target, frame=4, kind=PromptKind.POINT, payload={"points": [[32, 32]], "labels": [1]}
-    )
+    Prompt.objects.create(target=target, frame=4, kind=PromptKind.POINT, payload={"points": [[32, 32]], "labels": [1]})
     again = propagate(client_for, annotator, target)
     assert again.queue == realtime.worker_queue(worker.name)
     finished(again, worker=worker)
@@ -153,9 +151,7 @@ def test_a_job_reports_progress_publishes_the_key_frame_first_and_writes_one_rev
     assert MaskRevision.objects.filter(target=target).count() == 2
 
 
-def test_cancelling_mid_run_stops_the_job_without_a_revision(
-    start_celery_worker, scene, annotator, client_for
-):
+def test_cancelling_mid_run_stops_the_job_without_a_revision(start_celery_worker, scene, annotator, client_for):
     worker = start_celery_worker(queues=("gpu",), env={**WORKER_ENV, "MEDSAM2_TEST_FRAME_DELAY_S": "0.4"})
     target = scene["target"]
     job = propagate(client_for, annotator, target)
@@ -175,9 +171,7 @@ def test_cancelling_mid_run_stops_the_job_without_a_revision(
     assert not listener.is_alive()
     names = [name for name, _ in events]
     assert names[-1] == "end" and events[-1][1]["status"] == "cancelled"
-    running = [
-        data["frames_done"] for name, data in events if name == "update" and data["status"] == "running"
-    ]
+    running = [data["frames_done"] for name, data in events if name == "update" and data["status"] == "running"]
     assert len(running) >= 3 and running == sorted(running)
 
 
@@ -215,9 +209,7 @@ def test_the_same_job_delivered_twice_writes_one_revision(start_celery_worker, s
     assert MaskRevision.objects.filter(target=target).count() == 1
 
 
-def test_a_missing_checkpoint_fails_the_job_with_a_clear_error(
-    start_celery_worker, scene, annotator, client_for
-):
+def test_a_missing_checkpoint_fails_the_job_with_a_clear_error(start_celery_worker, scene, annotator, client_for):
     version = scene["version"]
     version.checkpoint_key = "/nonexistent/medsam2.pt"
     version.save(update_fields=["checkpoint_key"])

@@ -18,6 +18,7 @@ SIGKILL), `.is_alive()` and `.log()` (the worker's output so far, for failure me
 Needs Postgres (DATABASE_URL) and Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379); without them
 the fixtures fail with a one-line reason rather than skipping.
 """
+
 import os
 import signal
 import socket

@@ -48,7 +48,7 @@ def choose_queue(case_id: int) -> str:
 
 
 def create_job(
-    target: Target, user, kind: str = JobKind.PROPAGATE, direction: str = "both", frame_range=None
+    target: Target, user, kind: str = str(JobKind.PROPAGATE), direction: str = "both", frame_range=None
 ) -> PropagationJob:
     """Queue a job for `target`; Conflict (409) if the same job is already queued or running.
 

@@ -90,9 +90,9 @@ class Heartbeat(threading.Thread):
         try:
             while not self._stop_event.wait(self.interval):
                 try:
-                    PropagationJob.objects.filter(
-                        pk=self.job_id, status=JobStatus.RUNNING, worker=self.worker
-                    ).update(heartbeat_at=timezone.now())
+                    PropagationJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING, worker=self.worker).update(
+                        heartbeat_at=timezone.now()
+                    )
                 except Exception as exc:  # keep beating; the task itself reports DB trouble
                     log.warning("heartbeat of job %s failed: %s", self.job_id, exc)
         finally:
@@ -202,9 +202,7 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
         raise JobError(f"target is {target.status}; only draft, proposed or correcting targets propagate")
 
     spec = resolve_model_spec(case.project_id)
-    PropagationJob.objects.filter(pk=job.pk).update(
-        model_name=spec.name, model_version_id=spec.model_version_id
-    )
+    PropagationJob.objects.filter(pk=job.pk).update(model_name=spec.name, model_version_id=spec.model_version_id)
     job.model_version_id = spec.model_version_id
     tick = time.monotonic()
     model, _ = CACHE.model(spec, device)
@@ -245,9 +243,7 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
     planned = {f for f in prompts if first <= f <= last}
     if job.kind == JobKind.PROPAGATE:
         for direction, steps in passes:
-            planned.update(
-                range(key, key + steps + 1) if direction == "forward" else range(key - steps, key + 1)
-            )
+            planned.update(range(key, key + steps + 1) if direction == "forward" else range(key - steps, key + 1))
     frames_total = len(planned)
     results: dict[int, tuple[np.ndarray, float, float]] = {}
     cancelled = False
@@ -330,7 +326,7 @@ def _write_result(job: PropagationJob, target: Target, case, results: dict, timi
         revision = MaskRevision.append(
             locked,
             volume,
-            source=MaskSource.MODEL,
+            source=str(MaskSource.MODEL),
             author=job.requested_by,
             model_version=job.model_version if job.model_version_id else None,
             frame_scores=scores,

@@ -34,9 +34,7 @@ def test_estimate_nbytes_counts_arrays_in_nested_containers_once_and_skips_model
 
 def test_a_model_is_loaded_once_per_checkpoint_and_device(monkeypatch, tmp_path):
     loads = []
-    monkeypatch.setattr(
-        model_cache, "load_model", lambda spec, device: loads.append((spec.name, device)) or object()
-    )
+    monkeypatch.setattr(model_cache, "load_model", lambda spec, device: loads.append((spec.name, device)) or object())
     path = tmp_path / "m.pt"
     path.write_bytes(b"weights")
     cache = ModelCache()

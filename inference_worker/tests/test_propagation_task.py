@@ -50,9 +50,7 @@ def test_a_backward_job_runs_from_the_key_frame_to_the_first_frame(target):
 
 
 def test_a_key_frame_job_computes_only_the_prompted_frames(target):
-    Prompt.objects.create(
-        target=target, frame=9, kind=PromptKind.POINT, payload={"points": [[30, 30]], "labels": [1]}
-    )
+    Prompt.objects.create(target=target, frame=9, kind=PromptKind.POINT, payload={"points": [[30, 30]], "labels": [1]})
     job = job_for(target, kind=JobKind.KEY_FRAME)
     propagation.run_job(job.pk, "test-worker")
     job.refresh_from_db()

@@ -19,9 +19,7 @@ def sent(monkeypatch):
     monkeypatch.setattr(
         app,
         "send_task",
-        lambda name, args=None, queue=None, task_id=None, **kw: calls.append(
-            (name, list(args or []), queue, task_id)
-        ),
+        lambda name, args=None, queue=None, task_id=None, **kw: calls.append((name, list(args or []), queue, task_id)),
     )
     return calls
 
@@ -48,9 +46,7 @@ def test_a_job_with_a_stale_heartbeat_is_queued_again_on_the_shared_queue(target
     fresh.refresh_from_db()
     assert (stale.status, stale.worker, stale.queue) == (JobStatus.QUEUED, "", "gpu")
     assert stale.celery_task_id != "old-task"
-    assert sent == [
-        ("inference_worker.tasks.propagation.propagate_target", [stale.pk], "gpu", stale.celery_task_id)
-    ]
+    assert sent == [("inference_worker.tasks.propagation.propagate_target", [stale.pk], "gpu", stale.celery_task_id)]
     assert fresh.status == JobStatus.RUNNING and fresh.worker == "w1@host#1"
 
 

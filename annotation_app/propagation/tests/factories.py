@@ -39,9 +39,7 @@ def make_case(project, array: np.ndarray | None = None, name: str = "case") -> C
 def make_target(case: Case, user, box=(22, 22, 42, 42), frame: int | None = None) -> Target:
     frame = case.n_frames // 2 if frame is None else frame
     target = Target.objects.create(case=case, label="lesion", key_frame=frame, created_by=user)
-    Prompt.objects.create(
-        target=target, frame=frame, kind=PromptKind.BOX, payload={"box": list(box)}, author=user
-    )
+    Prompt.objects.create(target=target, frame=frame, kind=PromptKind.BOX, payload={"box": list(box)}, author=user)
     return target
 
 

@@ -56,9 +56,7 @@ def test_propagate_answers_202_and_sends_the_task_by_name_after_commit(
     assert body["status"] == "queued" and body["kind"] == "propagate" and body["direction"] == "both"
     assert body["target"] == target.pk and body["frames_total"] == 0 and body["result_revision"] is None
     job = PropagationJob.objects.get(pk=body["id"])
-    assert sent == [
-        ("inference_worker.tasks.propagation.propagate_target", [job.pk], "gpu", job.celery_task_id)
-    ]
+    assert sent == [("inference_worker.tasks.propagation.propagate_target", [job.pk], "gpu", job.celery_task_id)]
 
 
 def test_an_unreachable_broker_fails_the_job_instead_of_leaving_it_queued(
@@ -75,8 +73,7 @@ def test_an_unreachable_broker_fails_the_job_instead_of_leaving_it_queued(
     job = PropagationJob.objects.get(pk=response.json()["id"])
     assert job.status == JobStatus.FAILED
     assert job.error == (
-        "the job queue (broker) could not be reached: "
-        "ConnectionRefusedError: Error 111 connecting to 127.0.0.1:6379"
+        "the job queue (broker) could not be reached: ConnectionRefusedError: Error 111 connecting to 127.0.0.1:6379"
     )
 
 
@@ -96,9 +93,7 @@ def test_a_new_prompt_supersedes_the_queued_job(
 ):
     client = client_for(annotator)
     first = post_propagate(client, target, capture=django_capture_on_commit_callbacks).json()
-    Prompt.objects.create(
-        target=target, frame=3, kind=PromptKind.POINT, payload={"points": [[5, 5]], "labels": [0]}
-    )
+    Prompt.objects.create(target=target, frame=3, kind=PromptKind.POINT, payload={"points": [[5, 5]], "labels": [0]})
     second = post_propagate(client, target, capture=django_capture_on_commit_callbacks)
     assert second.status_code == 202
     old = PropagationJob.objects.get(pk=first["id"])
@@ -142,9 +137,7 @@ def test_queue_depths_count_every_priority_list(monkeypatch):
         client.delete(name, f"{name}\x06\x166")
 
 
-def test_propagate_without_prompts_is_a_409(
-    target, annotator, client_for, sent, django_capture_on_commit_callbacks
-):
+def test_propagate_without_prompts_is_a_409(target, annotator, client_for, sent, django_capture_on_commit_callbacks):
     Prompt.objects.filter(target=target).update(withdrawn=True)
     response = post_propagate(client_for(annotator), target, capture=django_capture_on_commit_callbacks)
     assert response.status_code == 409
@@ -183,9 +176,7 @@ def test_a_bad_propagate_body_is_a_400_naming_the_field(
 def test_an_outsider_sees_neither_the_target_nor_its_jobs(
     target, annotator, outsider, client_for, sent, django_capture_on_commit_callbacks
 ):
-    job_id = post_propagate(client_for(annotator), target, capture=django_capture_on_commit_callbacks).json()[
-        "id"
-    ]
+    job_id = post_propagate(client_for(annotator), target, capture=django_capture_on_commit_callbacks).json()["id"]
     stranger = client_for(outsider)
     assert stranger.post(f"/api/targets/{target.pk}/propagate/", {}, format="json").status_code == 404
     assert stranger.get(f"/api/propagation-jobs/{job_id}/").status_code == 404
@@ -215,10 +206,7 @@ def test_jobs_cannot_be_created_or_changed_through_the_collection(target, annota
     client = client_for(annotator)
     assert client.post("/api/propagation-jobs/", {"target": target.pk}, format="json").status_code == 405
     job = PropagationJob.objects.create(target=target, idempotency_key="k1")
-    assert (
-        client.patch(f"/api/propagation-jobs/{job.pk}/", {"status": "succeeded"}, format="json").status_code
-        == 405
-    )
+    assert client.patch(f"/api/propagation-jobs/{job.pk}/", {"status": "succeeded"}, format="json").status_code == 405
     assert client.delete(f"/api/propagation-jobs/{job.pk}/").status_code == 405
 
 
@@ -229,9 +217,7 @@ def test_frames_returns_what_was_published_after_the_cursor(target, annotator, c
     realtime.publish_frame(job.pk, 7, [4096], -2.0, 0.1)
     client = client_for(annotator)
     first = client.get(f"/api/propagation-jobs/{job.pk}/frames/?since=0").json()
-    assert (
-        first["cursor"] == 2 and first["finished"] is False and (first["height"], first["width"]) == (64, 64)
-    )
+    assert first["cursor"] == 2 and first["finished"] is False and (first["height"], first["width"]) == (64, 64)
     assert first["frames"] == {
         "6": {"rle": [10, 5, 4081], "object_score": 3.5, "iou": 0.9},
         "7": {"rle": [4096], "object_score": -2.0, "iou": 0.1},
@@ -247,9 +233,7 @@ def test_the_event_stream_reports_the_job_and_ends_when_it_is_finished(target, a
     job = PropagationJob.objects.create(
         target=target, idempotency_key="k-sse", status=JobStatus.SUCCEEDED, progress=1.0, frames_done=12
     )
-    response = client_for(annotator).get(
-        f"/api/propagation-jobs/{job.pk}/events/", HTTP_ACCEPT="text/event-stream"
-    )
+    response = client_for(annotator).get(f"/api/propagation-jobs/{job.pk}/events/", HTTP_ACCEPT="text/event-stream")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/event-stream")
     text = b"".join(response.streaming_content).decode()
