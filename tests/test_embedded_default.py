@@ -142,3 +142,24 @@ def test_a_task_goes_round_trip_through_the_filesystem_broker(embedded):
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait(timeout=10)
+
+
+WEB_IMPORTS = """
+import os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_app.settings")
+from annotation_app.wsgi import application
+from django.urls import get_resolver
+get_resolver().url_patterns  # imports every app's views and serializers
+heavy = sorted(name for name in ("torch", "torchvision", "sam2") if name in sys.modules)
+print(",".join(heavy) or "none")
+"""
+
+
+def test_the_web_process_never_imports_torch(tmp_path):
+    env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
+    env["ANNOTATION_VAR_DIR"] = str(tmp_path / "var")
+    result = subprocess.run(
+        [sys.executable, "-c", WEB_IMPORTS], cwd=REPO, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "none"
