@@ -18,7 +18,8 @@ import json
 import time
 
 import django_filters
-from rest_framework import status
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -173,9 +174,21 @@ def _event_stream(job_id: int):
         time.sleep(SSE_POLL_S)
 
 
+class _WorkerSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    queues = serializers.ListField(child=serializers.CharField())
+    device = serializers.CharField(allow_blank=True)
+
+
+class WorkersInfoSerializer(serializers.Serializer):
+    queues = serializers.DictField(child=serializers.IntegerField(), help_text="messages waiting per queue")
+    workers = _WorkerSerializer(many=True)
+
+
 class WorkersView(APIView):
     """Queue depths and live workers; any member of any project may look."""
 
+    @extend_schema(responses=WorkersInfoSerializer, summary="Queue depths and live workers with their device")
     def get(self, request):
         user = request.user
         if not user.is_superuser:
