@@ -9,7 +9,7 @@ import torch
 
 from medsam2.build import build_model
 from medsam2.configs import ModelConfig, TrunkConfig, get_config, list_configs, register_config
-from medsam2.modeling import PointInputs, TrackOutput
+from medsam2.modeling import MemoryAttentionLayer, PointInputs, TrackOutput
 from medsam2.modeling.common import apply_rope, axial_rope_angles, rope_phasors
 from medsam2.modeling.hiera import _from_windows, _to_windows
 
@@ -116,7 +116,9 @@ def test_rope_equals_complex_multiplication_by_unit_phasors():
 def test_keys_are_rotated_grid_by_grid_and_pointer_tokens_are_left_alone():
     torch.manual_seed(0)
     model = build_model("test_tiny")
-    attn = model.memory_attention.layers[0].cross_attn_image
+    layer = model.memory_attention.layers[0]
+    assert isinstance(layer, MemoryAttentionLayer)
+    attn = layer.cross_attn_image
     n = model.feat_size**2
     kh = torch.randn(1, 1, 2 * n + 4, attn.head_dim)
     phasors = attn._phasors(n, kh.device)

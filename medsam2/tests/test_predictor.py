@@ -25,8 +25,10 @@ def _model(obj_bias: float):
     """Random tiny model whose object-score head is biased to say present (>0) or absent (<0)."""
     torch.manual_seed(0)
     model = build_model("test_tiny")
+    last = model.sam_mask_decoder.pred_obj_score_head.get_submodule("layers.2")
+    assert isinstance(last, torch.nn.Linear)
     with torch.no_grad():
-        model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(obj_bias)
+        last.bias.fill_(obj_bias)
     return model
 
 
