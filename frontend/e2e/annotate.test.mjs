@@ -133,19 +133,19 @@ test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer a
   assert.equal(ct.status, "ready");
 
   await openCase(page, ct.id);
-  // a fresh target for this run
-  await page.click("[data-testid=new-target]");
-  await page.waitForSelector("[data-testid=target-info]");
-  const targetsBefore = (await api(page, `/api/targets/?case=${ct.id}&page_size=500`)).results;
-  const target = targetsBefore.sort((a, b) => b.id - a.id)[0];
+  const idsBefore = new Set((await api(page, `/api/targets/?case=${ct.id}&page_size=500`)).results.map((t) => t.id));
 
-  // scroll to the lesion's key slice with the keyboard, then box it -> prompt + propagation
+  // scroll to the lesion's key slice with the keyboard, then box it: with no target selected the box
+  // creates one, places the prompt and starts propagation
   for (let i = await currentSlice(page); i !== LESION.frame; i = await currentSlice(page)) {
     await page.keyboard.press(i < LESION.frame ? "ArrowDown" : "ArrowUp");
   }
   await page.keyboard.press("r");
   const [x0, y0, x1, y1] = LESION.box;
   await dragImage(page, [x0, y0], [x1, y1]);
+  await page.waitForSelector("[data-testid=target-info]");
+  const target = (await api(page, `/api/targets/?case=${ct.id}&page_size=500`)).results.find((t) => !idsBefore.has(t.id));
+  assert.ok(target, "the box created a new target");
   await page.waitForSelector("[data-testid=job-progress]:is([data-status=succeeded], [data-status=failed], [data-status=cancelled])", { timeout: JOB_TIMEOUT_MS });
   const jobs = (await api(page, `/api/propagation-jobs/?target=${target.id}`)).results;
   assert.equal(jobs[0]?.status, "succeeded", `propagation job: ${JSON.stringify(jobs[0])}`);

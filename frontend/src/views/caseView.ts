@@ -75,7 +75,8 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
 
   const host: ToolHost = {
     viewer,
-    annotationFrame: () => (axis === "axial" && ws.editable !== false ? viewer.index : null),
+    // prompts need the frame axis and an editable target (or none yet: the first box creates one)
+    annotationFrame: () => (axis === "axial" && (!ws.target || ws.editable) ? viewer.index : null),
     mask: () => ws.mask,
     get brushRadius() {
       return brushRadius;
