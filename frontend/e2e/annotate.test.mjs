@@ -338,3 +338,43 @@ test("the viewer scrolls, windows, zooms, pans, switches axes and plays videos",
   await context.close();
   assert.deepEqual(consoleErrors, [], "no console errors");
 });
+
+test("a manager changes a member's role, closes the round and opens a manual-baseline round", async () => {
+  const { context, page } = await newPage(1366, 768);
+  await login(page, process.env.E2E_MANAGER ?? "demo-manager");
+  const project = (await api(page, "/api/projects/")).results[0];
+  await page.goto(`${BASE_URL}/#/manage?project=${project.id}`);
+  await page.waitForSelector("[data-testid=members]");
+
+  // role change through the members table
+  const row = page.locator("[data-testid=members] tr", { hasText: ANNOTATOR });
+  await row.locator("select").selectOption("reviewer");
+  await page.waitForSelector(".toast-ok");
+  let members = (await api(page, `/api/memberships/?project=${project.id}`)).results;
+  assert.equal(members.find((m) => m.username === ANNOTATOR).role, "reviewer");
+  await row.locator("select").selectOption("annotator");
+  await page.waitForFunction(() => document.querySelectorAll(".toast-ok").length >= 1);
+  for (let i = 0; i < 20; i++) {
+    members = (await api(page, `/api/memberships/?project=${project.id}`)).results;
+    if (members.find((m) => m.username === ANNOTATOR).role === "annotator") break;
+    await page.waitForTimeout(250);
+  }
+  assert.equal(members.find((m) => m.username === ANNOTATOR).role, "annotator");
+
+  // close the open round, then open the next one as a manual baseline
+  const before = (await api(page, `/api/rounds/?project=${project.id}`)).results;
+  const open = before.find((r) => r.status === "open");
+  assert.ok(open, "the demo project has an open round");
+  await page.click("text=Close round");
+  await page.waitForSelector("text=Open next round");
+  await page.check("[data-testid=progress] ~ .row input[type=checkbox]");
+  await page.click("text=Open next round");
+  await page.waitForSelector(`text=Round ${open.number + 1} (manual baseline)`);
+  const rounds = (await api(page, `/api/rounds/?project=${project.id}`)).results;
+  assert.equal(rounds.find((r) => r.id === open.id).status, "closed");
+  const next = rounds.find((r) => r.number === open.number + 1);
+  assert.deepEqual([next.status, next.is_manual_baseline], ["open", true]);
+  await page.screenshot({ path: path.join(SHOTS, "manage-rounds-1366x768.png") });
+  await context.close();
+  assert.deepEqual(consoleErrors, [], "no console errors");
+});
