@@ -102,7 +102,8 @@ export class MaskStore {
   }
 
   framesWithMask(): number[] {
-    return [...this.frames.keys()].filter((f) => this.area(f) > 0).sort((a, b) => a - b);
+    // indexOf is a native scan that stops at the first set pixel (called on every partial result)
+    return [...this.frames.entries()].filter(([, d]) => d.indexOf(1) !== -1).map(([f]) => f).sort((a, b) => a - b);
   }
 
   /**
