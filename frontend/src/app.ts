@@ -54,6 +54,8 @@ export class App {
   private main: HTMLElement;
   private nav: HTMLElement;
   private navToken = 0;
+  /** where a deep link wanted to go before the sign-in page interrupted it */
+  afterLogin = "#/worklist";
 
   constructor(root: HTMLElement) {
     const api = ApiClient.create();
@@ -163,6 +165,7 @@ export class App {
     const raw = location.hash.replace(/^#/, "") || "/worklist";
     const [path, qs] = raw.split("?");
     if (!this.me && path !== "/login") {
+      this.afterLogin = location.hash || "#/worklist";
       location.hash = "#/login";
       return;
     }

@@ -24,7 +24,7 @@ export function loginView(root: HTMLElement, app: App): View {
       // the page itself (GET /) set the csrftoken cookie the login POST needs
       await app.services.api.post("/api/auth/login/", { username: user.value, password: pass.value });
       await app.signedIn();
-      app.go("#/worklist");
+      app.go(app.afterLogin.startsWith("#/login") ? "#/worklist" : app.afterLogin);
     } catch (err) {
       message.textContent = errorText(err);
     } finally {
