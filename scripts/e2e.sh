@@ -81,7 +81,12 @@ echo "== e2e: build frontend"
 if [ ! -d frontend/node_modules ]; then
     npm --prefix frontend ci --no-audit --no-fund
 fi
-npm --prefix frontend run build --silent
+# rebuild only when the sources are newer than the build (scripts/setup.sh usually just built it)
+if [ ! -f frontend/dist/index.html ] || [ -n "$(find frontend/src frontend/index.html frontend/package-lock.json frontend/vite.config.ts -newer frontend/dist/index.html 2>/dev/null | head -n 1)" ]; then
+    npm --prefix frontend run build --silent
+else
+    echo "e2e: frontend/dist is up to date"
+fi
 
 echo "== e2e: migrate + demo data"
 python manage.py migrate --noinput -v 0
