@@ -118,7 +118,7 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __init__(self, cases: Sequence[Case], image_size: int, num_frames: int = 8,
                  max_objects: int = 3, clips_per_epoch: int = 100, seed: int = 0,
-                 augment: AugmentConfig = AugmentConfig()) -> None:
+                 augment: AugmentConfig = AugmentConfig(), key_slice_prob: float = 0.0) -> None:
         self.cases = list(cases)
         if not self.cases:
             raise ValueError("no training cases")
@@ -128,16 +128,21 @@ class ClipDataset(torch.utils.data.Dataset):
         self.clips_per_epoch = int(clips_per_epoch)
         self.seed = int(seed)
         self.augment = augment
+        # chance that a clip starts on the object's largest slice, as the evaluation protocol
+        # and a radiologist's first box do; the clip then runs off the object's end, which
+        # teaches the object-score head when to stop
+        self.key_slice_prob = float(key_slice_prob)
         self.epoch = 0
         # windowing once up front: it is deterministic and the costly part of preprocessing
         self._u8 = [to_uint8(c.image, c.modality, c.window) for c in self.cases]
         # (case, object id, slices showing it) for every object
-        self._objects: list[tuple[int, int, np.ndarray]] = []
+        self._objects: list[tuple[int, int, np.ndarray, int]] = []
         for ci, c in enumerate(self.cases):
             for oid in c.object_ids:
-                zs = np.flatnonzero((c.labels == oid).reshape(c.labels.shape[0], -1).any(axis=1))
+                areas = (c.labels == oid).reshape(c.labels.shape[0], -1).sum(axis=1)
+                zs = np.flatnonzero(areas)
                 if zs.size:
-                    self._objects.append((ci, oid, zs))
+                    self._objects.append((ci, oid, zs, int(np.argmax(areas))))
         if not self._objects:
             raise ValueError("no case contains a labelled object")
 
@@ -158,14 +163,14 @@ class ClipDataset(torch.utils.data.Dataset):
         return clip
 
     def _draw(self, rng: np.random.Generator, aug: AugmentConfig) -> Clip | None:
-        ci, oid, zs = self._objects[int(rng.integers(len(self._objects)))]
+        ci, oid, zs, key = self._objects[int(rng.integers(len(self._objects)))]
         case = self.cases[ci]
         depth = case.labels.shape[0]
         t = min(self.num_frames, depth)
         reverse = aug.enabled and rng.random() < aug.reverse
         # the first frame of the clip (in play order) must show the object; near the volume
         # edge try the other direction, and failing both, a shorter clip
-        z0 = int(rng.choice(zs))
+        z0 = key if rng.random() < self.key_slice_prob else int(rng.choice(zs))
         fwd = list(range(min(z0, depth - t), min(z0, depth - t) + t))
         bwd = list(range(max(z0, t - 1), max(z0, t - 1) - t, -1))
         options = [bwd, fwd] if reverse else [fwd, bwd]
