@@ -88,3 +88,15 @@ def test_rgb_video_frames_become_three_channel_clips_with_their_masks():
     assert clip.masks.shape == (1, 8, 32, 32) and clip.masks[0, 0].any()
     # colour survives: the three channels differ (grayscale input would repeat one channel)
     assert not torch.allclose(clip.images[:, 0], clip.images[:, 1])
+
+
+def test_key_slice_starts_put_the_objects_largest_slice_first():
+    img = np.zeros((20, 32, 32), np.int16)
+    lab = np.zeros((20, 32, 32), np.uint8)
+    for z, half in zip(range(4, 13), [1, 2, 3, 4, 6, 4, 3, 2, 1], strict=True):
+        lab[z, 16 - half:16 + half, 16 - half:16 + half] = 1  # largest on slice 8
+    img[lab > 0] = 200
+    ds = ClipDataset([Case(img, lab)], image_size=32, clips_per_epoch=10, seed=2, key_slice_prob=1.0)
+    assert {ds[i].frames[0] for i in range(10)} == {8}
+    # and the clips run in both directions from it
+    assert {ds[i].frames[1] for i in range(10)} == {7, 9}

@@ -70,8 +70,9 @@ def synthetic_cases(seed: int, n: int, n_lesions: int, prefix: str) -> list[Case
     """CT phantoms of the default field of view at ``VOLUME_SHAPE`` (lesions 5-25 mm)."""
     from medsam2.synthetic import DEFAULT_CT_SHAPE, DEFAULT_CT_SPACING, make_ct_volume
 
-    spacing = tuple(float(s0 * n0 / n1) for s0, n0, n1 in zip(DEFAULT_CT_SPACING, DEFAULT_CT_SHAPE,
-                                                               VOLUME_SHAPE, strict=True))
+    sz, sy, sx = (float(s0 * n0 / n1) for s0, n0, n1 in zip(DEFAULT_CT_SPACING, DEFAULT_CT_SHAPE,
+                                                             VOLUME_SHAPE, strict=True))
+    spacing = (sz, sy, sx)
     cases = []
     for i in range(n):
         case_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])

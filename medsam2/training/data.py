@@ -201,7 +201,7 @@ def _jitter_intensity(u8: np.ndarray, rng: np.random.Generator, aug: AugmentConf
     x = u8.astype(np.float32)
     c = 1.0 + rng.uniform(-aug.contrast, aug.contrast)
     b = rng.uniform(-aug.brightness, aug.brightness) * 255.0
-    per_frame = rng.uniform(-aug.frame_jitter, aug.frame_jitter, size=x.shape[0]) * 255.0
+    per_frame = np.asarray(rng.uniform(-aug.frame_jitter, aug.frame_jitter, size=x.shape[0])) * 255.0
     mean = x.mean()
     shape = (-1,) + (1,) * (x.ndim - 1)
     x = (x - mean) * c + mean + b + per_frame.reshape(shape)

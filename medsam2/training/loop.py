@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from medsam2.modeling.sam2_base import SAM2Base
 from medsam2.training.evaluate import clear_inference_caches
 from medsam2.training.forward import clip_forward
 from medsam2.training.losses import LossWeights, step_loss
@@ -97,7 +98,7 @@ def _save_final(model: torch.nn.Module, path: Path) -> None:
     save_checkpoint(model, path)
 
 
-def train(cfg: TrainConfig, model: torch.nn.Module, train_data: Any, out_dir: str | Path,
+def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Path,
           progress: ProgressFn | None = None, should_cancel: Callable[[], bool] | None = None
           ) -> TrainResult:
     """Train ``model`` in place; see the module docstring for checkpoint/resume semantics.
