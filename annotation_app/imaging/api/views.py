@@ -108,7 +108,8 @@ class CaseViewSet(ProjectScopedViewSet):
     def get_queryset(self):
         queryset = super().get_queryset()
         if self.action == "list" or self.action == "retrieve":
-            queryset = queryset.annotate(targets_count=Count("targets", distinct=True))
+            # An aggregate drops Meta.ordering; keep pages stable.
+            queryset = queryset.annotate(targets_count=Count("targets", distinct=True)).order_by("project_id", "id")
         params = self.request.query_params
         if params.get("project"):
             queryset = queryset.filter(project_id=_int_or_none(params["project"]))
