@@ -175,7 +175,8 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     const f = frameAt(e.offsetX, strip.clientWidth, viewer.spec.count);
     const sc = axis === "axial" ? ws.scores[String(f)] : undefined;
     const fmt = (v: number | undefined, d: number) => (v === undefined ? "?" : v.toFixed(d));
-    strip.title = sc ? `slice ${f + 1}: object score ${fmt(sc.object_score, 2)}, predicted IoU ${fmt(sc.iou, 2)}` : `slice ${f + 1}`;
+    const unit = kase.kind === "video" ? "frame" : "slice";
+    strip.title = sc ? `${unit} ${f + 1}: object score ${fmt(sc.object_score, 2)}, predicted IoU ${fmt(sc.iou, 2)}` : `${unit} ${f + 1}`;
   });
   strip.addEventListener("click", (e) => {
     if (viewer.spec) setIndex(frameAt(e.offsetX, strip.clientWidth, viewer.spec.count));
