@@ -44,6 +44,7 @@ from medsam2.preprocessing import normalize_modality, parse_window
 PROG = "medsam2"
 DEFAULT_CONFIG = "medsam2_t512"
 BOOTSTRAP_CONFIG = "bootstrap_s"
+BOOTSTRAP_MODULES = ("medsam2.weights", "medsam2.training.bootstrap")
 EXIT_BAD_INPUT = 2
 
 
@@ -113,14 +114,28 @@ def _window(value: str | None) -> str | tuple[float, float] | None:
 
 
 def _bootstrap_source() -> tuple[Path, str]:
-    """Path and config name of the bootstrap model shipped in ``medsam2/weights``."""
-    try:  # written by the training package; absent in trimmed installs
-        bootstrap = importlib.import_module("medsam2.training.bootstrap")
-    except ImportError as exc:
+    """Path and config name of the bootstrap model shipped in ``medsam2/weights``.
+
+    ``medsam2.weights`` is asked first (torch-free, cheap); ``medsam2.training.bootstrap`` re-exports
+    the same function and is the fallback for installs that only ship the training package.
+    """
+    bootstrap = None
+    problems = []
+    for name in BOOTSTRAP_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            problems.append(str(exc))
+            continue
+        if hasattr(module, "bootstrap_checkpoint_path"):
+            bootstrap = module
+            break
+        problems.append(f"{name} has no bootstrap_checkpoint_path()")
+    if bootstrap is None:
         raise CLIError(
             "no model checkpoint: pass --checkpoint PATH or set MEDSAM2_CHECKPOINT "
-            f"(the bundled bootstrap model is unavailable: {exc})"
-        ) from None
+            f"(the bundled bootstrap model is unavailable: {'; '.join(problems)})"
+        )
     path = Path(bootstrap.bootstrap_checkpoint_path())
     if not path.is_file():
         raise CLIError(

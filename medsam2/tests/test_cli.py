@@ -213,22 +213,23 @@ def test_model_source_falls_back_to_the_bootstrap_model_and_its_config(monkeypat
     weights = tmp_path / "bootstrap.pt"
     weights.write_bytes(b"weights")
     (tmp_path / "bootstrap.json").write_text('{"config": "test_tiny", "seed": 0}')
-    fake = types.ModuleType("medsam2.training.bootstrap")
+    fake = types.ModuleType("medsam2.weights")
     fake.bootstrap_checkpoint_path = lambda: weights
-    monkeypatch.setitem(sys.modules, "medsam2.training.bootstrap", fake)
+    monkeypatch.setitem(sys.modules, "medsam2.weights", fake)
     assert resolve_model_source(None, None) == (weights, "test_tiny")
 
 
 def test_bootstrap_weights_not_yet_built_give_a_clear_error(monkeypatch, tmp_path):
-    fake = types.ModuleType("medsam2.training.bootstrap")
+    fake = types.ModuleType("medsam2.weights")
     fake.bootstrap_checkpoint_path = lambda: tmp_path / "absent.pt"
-    monkeypatch.setitem(sys.modules, "medsam2.training.bootstrap", fake)
+    monkeypatch.setitem(sys.modules, "medsam2.weights", fake)
     with pytest.raises(CLIError, match="python -m medsam2.training bootstrap"):
         resolve_model_source(None, None)
 
 
 def test_missing_bootstrap_model_gives_a_clear_error(monkeypatch, tmp_path, ct_file, capsys):
-    monkeypatch.setitem(sys.modules, "medsam2.training.bootstrap", None)  # import fails
+    monkeypatch.setitem(sys.modules, "medsam2.weights", None)  # both imports fail
+    monkeypatch.setitem(sys.modules, "medsam2.training.bootstrap", None)
     ct_path, _ = ct_file
     rc = main(
         [
