@@ -61,3 +61,10 @@ def test_extra_conditioning_frames_only_come_from_frames_showing_the_object():
     g = torch.Generator().manual_seed(4)
     plans = [plan_prompts(8, [0, 5], g) for _ in range(100)]
     assert {f for p in plans for f in p.cond_frames} == {0, 5}
+
+
+def test_a_single_frame_clip_is_always_prompted_with_a_box():
+    g = torch.Generator().manual_seed(5)
+    plans = [plan_prompts(1, [0], g) for _ in range(50)]
+    assert not any(p.use_mask for p in plans)
+    assert all(p.cond_frames == [0] and p.correct_frames == [0] for p in plans)

@@ -11,7 +11,9 @@ pretrained to protect), one correction click (more clips per CPU minute), prompt
 times in four, half of the clips starting on the lesion's largest slice (the evaluation's and
 an annotator's first box; the clip then runs past the lesion's end, which teaches the
 object-score head to stop), and a zoom augmentation that shows lesions up to twice their size
-(small lesions give a weak learning signal from scratch).
+(small lesions give a weak learning signal from scratch); half of the steps are single
+slices (SAM2 mixes still images into video training), which train box -> mask at a fraction
+of a clip's cost.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ VOLUME_SHAPE = (32, 128, 128)
 @dataclass(frozen=True)
 class BootstrapConfig:
     seed: int = 0
-    steps: int = 1300
+    steps: int = 2200
     # cap on the training's CPU time (this process, evaluation excluded); with one thread that is
     # its wall time on an idle machine, and it stays meaningful on a shared one
     max_cpu_minutes: float = 10.0
@@ -56,6 +58,7 @@ class BootstrapConfig:
     val_lesions: int = 3
     num_frames: int = 8
     key_slice_prob: float = 0.5
+    single_frame_prob: float = 0.5
     max_objects: int = 5
     lr: float = 1e-3
     warmup_steps: int = 50
@@ -103,7 +106,8 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
     val_cases = synthetic_cases(cfg.seed + 10_000, cfg.val_cases, cfg.val_lesions, "val")
     data = ClipDataset(train_cases, model.image_size, num_frames=cfg.num_frames, max_objects=cfg.max_objects,
                        clips_per_epoch=cfg.steps, seed=cfg.seed,
-                       augment=AugmentConfig(zoom_prob=cfg.zoom_prob), key_slice_prob=cfg.key_slice_prob)
+                       augment=AugmentConfig(zoom_prob=cfg.zoom_prob), key_slice_prob=cfg.key_slice_prob,
+                       single_frame_prob=cfg.single_frame_prob)
     tcfg = TrainConfig(
         epochs=1, seed=cfg.seed, show_progress=show_progress, checkpoint_every=100,
         prompts=PromptConfig(prob_mask=cfg.prob_mask, num_corrections=cfg.num_corrections),

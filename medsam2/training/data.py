@@ -118,7 +118,8 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __init__(self, cases: Sequence[Case], image_size: int, num_frames: int = 8,
                  max_objects: int = 3, clips_per_epoch: int = 100, seed: int = 0,
-                 augment: AugmentConfig = AugmentConfig(), key_slice_prob: float = 0.0) -> None:
+                 augment: AugmentConfig = AugmentConfig(), key_slice_prob: float = 0.0,
+                 single_frame_prob: float = 0.0) -> None:
         self.cases = list(cases)
         if not self.cases:
             raise ValueError("no training cases")
@@ -132,6 +133,9 @@ class ClipDataset(torch.utils.data.Dataset):
         # and a radiologist's first box do; the clip then runs off the object's end, which
         # teaches the object-score head when to stop
         self.key_slice_prob = float(key_slice_prob)
+        # chance of a one-frame clip: SAM2 mixes still images into its video training; such a
+        # step costs a fraction of a full clip and trains the prompt -> mask path alone
+        self.single_frame_prob = float(single_frame_prob)
         self.epoch = 0
         # windowing once up front: it is deterministic and the costly part of preprocessing
         self._u8 = [to_uint8(c.image, c.modality, c.window) for c in self.cases]
@@ -166,7 +170,7 @@ class ClipDataset(torch.utils.data.Dataset):
         ci, oid, zs, key = self._objects[int(rng.integers(len(self._objects)))]
         case = self.cases[ci]
         depth = case.labels.shape[0]
-        t = min(self.num_frames, depth)
+        t = 1 if rng.random() < self.single_frame_prob else min(self.num_frames, depth)
         reverse = aug.enabled and rng.random() < aug.reverse
         # the first frame of the clip (in play order) must show the object; near the volume
         # edge try the other direction, and failing both, a shorter clip

@@ -164,10 +164,11 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
                                           float(masks.shape[0]), cfg.loss)["total"] for o in outs),
                                torch.zeros((), device=device))
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.optim.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-                optimizer.step()
+                if loss.requires_grad:  # a clip may (rarely) carry no supervised prediction
+                    loss.backward()
+                    if cfg.optim.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+                    optimizer.step()
                 scheduler.step()
                 value = float(loss.detach())
                 if not math.isfinite(value):

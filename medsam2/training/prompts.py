@@ -155,7 +155,8 @@ def plan_prompts(
     if n_cond > 1 and others:
         perm = torch.randperm(len(others), generator=generator).tolist()
         cond += sorted(others[i] for i in perm[: n_cond - 1])
-    use_mask = bool(torch.rand(1, generator=generator).item() < prob_mask)
+    # a lone frame prompted with its own mask would leave nothing to learn
+    use_mask = bool(torch.rand(1, generator=generator).item() < prob_mask) and num_frames > 1
     correct: list[int] = []
     if not use_mask and num_corrections > 0 and max_correct_frames > 0:
         n_corr = randint(1, max_correct_frames)
