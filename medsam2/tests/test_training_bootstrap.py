@@ -36,7 +36,6 @@ def test_the_cli_reports_a_missing_checkpoint_in_one_line_and_exits_non_zero(cap
     assert err.startswith("error:") and "\n" not in err
 
 
-@pytest.mark.skipif(not bootstrap_checkpoint_path().exists(), reason="bootstrap weights not shipped yet")
 def test_the_shipped_bootstrap_weights_load_strictly_and_reproduce_their_recorded_scores():
     path = bootstrap_checkpoint_path()
     meta = json.loads(bootstrap_metadata_path().read_text())

@@ -61,9 +61,9 @@ class BootstrapConfig:
     key_slice_prob: float = 0.5
     single_frame_prob: float = 0.5
     max_objects: int = 5
-    lr: float = 1e-3
-    warmup_steps: int = 50
-    grad_clip: float = 0.5
+    lr: float = 4e-4
+    warmup_steps: int = 100
+    grad_clip: float = 0.1
     zoom_prob: float = 0.5
     prob_mask: float = 0.25
     num_corrections: int = 1
