@@ -45,6 +45,21 @@ OBJ_ID = 1
 EDITABLE = [TargetStatus.DRAFT, TargetStatus.PROPOSED, TargetStatus.CORRECTING]
 
 
+
+def model_window(case) -> str | tuple[float, float] | None:
+    """The CT window the model sees: ingest stores {"width", "level", "preset"}; the predictor takes a
+    preset name or (width, level). Other modalities are scaled by percentiles, so no window."""
+    window = (case.image_meta or {}).get("window")
+    if case.modality != "CT" or not window:
+        return None
+    if isinstance(window, dict):
+        if "width" in window and "level" in window:
+            return (float(window["width"]), float(window["level"]))
+        return window.get("preset") or None
+    if isinstance(window, (list, tuple)) and len(window) == 2:
+        return (float(window[0]), float(window[1]))
+    return str(window)
+
 def _env_float(name: str, default: float) -> float:
     try:
         return float(os.environ.get(name, default))
@@ -221,7 +236,7 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
     first, last, passes = _frame_plan(job, n_frames, key)
 
     tick = time.monotonic()
-    window = (case.image_meta or {}).get("window")
+    window = model_window(case)
     model_key = spec.cache_key(device)
     case_key = (case.pk, case.image_key, case.modality, str(window))
 

@@ -102,3 +102,28 @@ def test_a_transient_database_error_gives_the_job_back_and_the_retry_finishes_it
     assert outcome.get()["status"] == JobStatus.SUCCEEDED
     assert seen == [1, 2] and job.attempts == 2 and job.status == JobStatus.SUCCEEDED
     assert MaskRevision.objects.filter(target=target).count() == 1
+
+
+@pytest.mark.parametrize(
+    "stored, expected",
+    [
+        ({"level": 40.0, "width": 400.0, "preset": "abdomen"}, (400.0, 40.0)),
+        ({"preset": "lung"}, "lung"),
+        ([1500, -600], (1500.0, -600.0)),
+        (None, None),
+    ],
+)
+def test_the_case_window_stored_by_ingest_becomes_the_predictors_width_and_level(target, stored, expected):
+    case = target.case
+    case.image_meta = {"window": stored} if stored is not None else {}
+    assert propagation.model_window(case) == expected
+
+
+def test_a_ct_case_with_an_ingested_window_propagates(target):
+    case = target.case
+    case.image_meta = {"window": {"level": 40.0, "width": 400.0, "preset": "abdomen"}}
+    case.save(update_fields=["image_meta"])
+    job = job_for(target, kind=JobKind.KEY_FRAME)
+    propagation.run_job(job.pk, "test-worker")
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
