@@ -227,6 +227,20 @@ def test_bootstrap_weights_not_yet_built_give_a_clear_error(monkeypatch, tmp_pat
         resolve_model_source(None, None)
 
 
+def test_without_a_checkpoint_the_shipped_bootstrap_model_is_used(tmp_path, ct_file, capsys):
+    from medsam2.weights import bootstrap_checkpoint_path
+
+    assert bootstrap_checkpoint_path().is_file(), "medsam2/weights/bootstrap_s.pt must ship with the package"
+    ct_path, _ = ct_file
+    out = tmp_path / "boot.nii.gz"
+    argv = ["segment-volume", str(ct_path), "--box", "10", "10", "40", "40", "--slice", "3", "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    assert "voxels" in capsys.readouterr().out
+    mask, ref = read_volume(out)
+    assert mask.shape == (6, 64, 64) and set(np.unique(mask)) <= {0, 1}
+    assert ref.GetSpacing() == pytest.approx((3.2, 3.2, 10.0))
+
+
 def test_missing_bootstrap_model_gives_a_clear_error(monkeypatch, tmp_path, ct_file, capsys):
     monkeypatch.setitem(sys.modules, "medsam2.weights", None)  # both imports fail
     monkeypatch.setitem(sys.modules, "medsam2.training.bootstrap", None)
