@@ -100,3 +100,15 @@ def test_key_slice_starts_put_the_objects_largest_slice_first():
     assert {ds[i].frames[0] for i in range(10)} == {8}
     # and the clips run in both directions from it
     assert {ds[i].frames[1] for i in range(10)} == {7, 9}
+
+
+def test_mid_clip_starts_prompt_a_frame_inside_the_clip_that_shows_every_object():
+    ds = ClipDataset([_case()], image_size=32, clips_per_epoch=40, seed=5, mid_clip_prob=1.0)
+    starts = []
+    for i in range(len(ds)):
+        clip = ds[i]
+        assert clip.masks[:, clip.start].flatten(1).any(1).all()
+        steps = np.diff(clip.frames)
+        assert len(clip.frames) == 8 and ((steps == 1).all() or (steps == -1).all())
+        starts.append(clip.start)
+    assert min(starts) == 0 and max(starts) >= 5 and len(set(starts)) >= 4

@@ -68,3 +68,11 @@ def test_a_single_frame_clip_is_always_prompted_with_a_box():
     plans = [plan_prompts(1, [0], g) for _ in range(50)]
     assert not any(p.use_mask for p in plans)
     assert all(p.cond_frames == [0] and p.correct_frames == [0] for p in plans)
+
+
+def test_a_plan_for_a_clip_tracked_from_its_middle_prompts_and_corrects_that_frame_first():
+    g = torch.Generator().manual_seed(6)
+    plans = [plan_prompts(8, list(range(8)), g, first=3) for _ in range(100)]
+    assert all(p.cond_frames[0] == 3 for p in plans)
+    assert all(p.correct_frames[0] == 3 and p.correct_frames.count(3) == 1 for p in plans if not p.use_mask)
+    assert any(0 in p.cond_frames[1:] or 0 in p.correct_frames for p in plans)

@@ -60,6 +60,7 @@ class BootstrapConfig:
     num_frames: int = 8
     key_slice_prob: float = 0.5
     single_frame_prob: float = 0.5
+    mid_clip_prob: float = 0.0
     max_objects: int = 5
     lr: float = 4e-4
     warmup_steps: int = 100
@@ -108,7 +109,7 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
     data = ClipDataset(train_cases, model.image_size, num_frames=cfg.num_frames, max_objects=cfg.max_objects,
                        clips_per_epoch=cfg.steps, seed=cfg.seed,
                        augment=AugmentConfig(zoom_prob=cfg.zoom_prob), key_slice_prob=cfg.key_slice_prob,
-                       single_frame_prob=cfg.single_frame_prob)
+                       single_frame_prob=cfg.single_frame_prob, mid_clip_prob=cfg.mid_clip_prob)
     tcfg = TrainConfig(
         epochs=1, seed=cfg.seed, show_progress=show_progress, checkpoint_every=100,
         prompts=PromptConfig(prob_mask=cfg.prob_mask, num_corrections=cfg.num_corrections),

@@ -99,7 +99,9 @@ class Clip:
     Attributes:
         images: (T, 3, S, S) float32, ImageNet-normalised model input.
         masks: (O, T, S, S) bool, one ground-truth track per object.
-        case_index, object_ids, frames: where it came from (frames in original slice order).
+        case_index, object_ids, frames: where it came from (frames in play order).
+        start: index in the clip of the frame that shows the objects and gets the first prompt
+            (0 unless the clip is tracked both ways from its middle).
     """
 
     images: torch.Tensor
@@ -107,6 +109,7 @@ class Clip:
     case_index: int
     object_ids: list[int]
     frames: list[int]
+    start: int = 0
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -119,7 +122,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, cases: Sequence[Case], image_size: int, num_frames: int = 8,
                  max_objects: int = 3, clips_per_epoch: int = 100, seed: int = 0,
                  augment: AugmentConfig = AugmentConfig(), key_slice_prob: float = 0.0,
-                 single_frame_prob: float = 0.0) -> None:
+                 single_frame_prob: float = 0.0, mid_clip_prob: float = 0.0) -> None:
         self.cases = list(cases)
         if not self.cases:
             raise ValueError("no training cases")
@@ -136,6 +139,10 @@ class ClipDataset(torch.utils.data.Dataset):
         # chance of a one-frame clip: SAM2 mixes still images into its video training; such a
         # step costs a fraction of a full clip and trains the prompt -> mask path alone
         self.single_frame_prob = float(single_frame_prob)
+        # chance that the prompted slice sits at a random place inside the clip instead of at
+        # its start: the clip is then tracked forward and backward from it as the predictor's
+        # "both" propagation does (the backward pass sees forward-tracked memories)
+        self.mid_clip_prob = float(mid_clip_prob)
         self.epoch = 0
         # windowing once up front: it is deterministic and the costly part of preprocessing
         self._u8 = [to_uint8(c.image, c.modality, c.window) for c in self.cases]
@@ -175,13 +182,25 @@ class ClipDataset(torch.utils.data.Dataset):
         # the first frame of the clip (in play order) must show the object; near the volume
         # edge try the other direction, and failing both, a shorter clip
         z0 = key if rng.random() < self.key_slice_prob else int(rng.choice(zs))
+        if t > 1 and self.mid_clip_prob > 0 and rng.random() < self.mid_clip_prob:
+            lo = min(max(z0 - int(rng.integers(t)), 0), depth - t)
+            frames = list(range(lo, lo + t))
+            if reverse:
+                frames = frames[::-1]
+            return self._make(rng, aug, ci, oid, frames, frames.index(z0))
         fwd = list(range(min(z0, depth - t), min(z0, depth - t) + t))
         bwd = list(range(max(z0, t - 1), max(z0, t - 1) - t, -1))
         options = [bwd, fwd] if reverse else [fwd, bwd]
         frames = next((f for f in options if (case.labels[f[0]] == oid).any()),
                       list(range(z0, min(depth, z0 + t))))
+        return self._make(rng, aug, ci, oid, frames, 0)
+
+    def _make(self, rng: np.random.Generator, aug: AugmentConfig, ci: int, oid: int, frames: list[int],
+              start: int) -> Clip | None:
+        """Clip of ``frames`` (play order) of case ``ci`` whose frame ``start`` shows ``oid``."""
+        case = self.cases[ci]
         labels = case.labels[frames]
-        present = [int(i) for i in np.unique(labels[0]) if i not in (0, oid)]
+        present = [int(i) for i in np.unique(labels[start]) if i not in (0, oid)]
         rng.shuffle(present)
         ids = [oid] + present[: self.max_objects - 1]
         u8 = self._u8[ci][frames]
@@ -191,13 +210,13 @@ class ClipDataset(torch.utils.data.Dataset):
         masks = torch.from_numpy(np.stack([labels == i for i in ids]).astype(np.float32))
         masks = F.interpolate(masks, size=(self.image_size, self.image_size), mode="nearest")
         if aug.enabled:
-            images, masks = _geometric(images, masks, rng, aug, _centroid(masks[0, 0]))
+            images, masks = _geometric(images, masks, rng, aug, _centroid(masks[0, start]))
         masks_b = masks > 0.5
-        keep = [k for k in range(len(ids)) if masks_b[k, 0].any()]
+        keep = [k for k in range(len(ids)) if masks_b[k, start].any()]
         if not keep:
             return None
         return Clip(images=images.contiguous(), masks=masks_b[keep].contiguous(), case_index=ci,
-                    object_ids=[ids[k] for k in keep], frames=frames)
+                    object_ids=[ids[k] for k in keep], frames=frames, start=start)
 
 
 def _jitter_intensity(u8: np.ndarray, rng: np.random.Generator, aug: AugmentConfig) -> np.ndarray:

@@ -1,6 +1,10 @@
 """Training forward pass over one clip, the way SAM2 trains its video model.
 
-Frames are visited conditioning frames first, then the rest in clip order. A conditioning
+Frames are visited conditioning frames first, then the rest in clip order. When the first
+conditioning frame sits inside the clip, the frames after it are tracked forward and then the
+frames before it backward (memory picked in reverse), exactly as the predictor's "both"
+propagation does: the backward pass then attends to forward-tracked frames, which a clip
+prompted on its first frame never shows the model. A conditioning
 frame is prompted with its ground-truth mask or with a noisy box; frames chosen for correction
 then receive simulated clicks one at a time, each drawn from the current error region and fed
 back together with the previous low-resolution logits. Every frame writes a memory (from its
@@ -79,7 +83,9 @@ def clip_forward(model: SAM2Base, images: torch.Tensor, masks: torch.Tensor, pla
     non_cond_out: dict[int, TrackOutput] = {}
     cond = set(plan.cond_frames)
     correct = set(plan.correct_frames)
-    order = list(plan.cond_frames) + [t for t in range(num_frames) if t not in cond]
+    first = plan.cond_frames[0]
+    order = (list(plan.cond_frames) + [t for t in range(first + 1, num_frames) if t not in cond]
+             + [t for t in range(first - 1, -1, -1) if t not in cond])
     steps: list[StepOutput] = []
     for t in order:
         f_t = _frame_features(feats, t, num_obj)
@@ -94,7 +100,8 @@ def clip_forward(model: SAM2Base, images: torch.Tensor, masks: torch.Tensor, pla
             if is_cond:
                 coords, labels = noisy_box_points(gt.cpu(), generator)
                 points = PointInputs(coords.to(device), labels.to(device))
-            pix = model.memory_conditioned_features(t, is_cond, f_t, cond_out, non_cond_out, num_frames)
+            pix = model.memory_conditioned_features(t, is_cond, f_t, cond_out, non_cond_out, num_frames,
+                                                    reverse=t < first)
             multimask = model.use_multimask(is_cond, points)
             sam = model.forward_sam_heads(pix, points, None, f_t.high_res, multimask)
             steps.append(_supervised(t, sam, size))

@@ -157,7 +157,8 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
                 frames_with_obj = [int(t) for t in torch.nonzero(visible).flatten()]
                 pc = cfg.prompts
                 plan = plan_prompts(images.shape[0], frames_with_obj, gen, pc.prob_mask, pc.max_cond_frames,
-                                    pc.max_correct_frames, pc.num_corrections)
+                                    pc.max_correct_frames, pc.num_corrections,
+                                    first=getattr(clip, "start", 0))
                 with autocast:
                     outs = clip_forward(model, images, masks, plan, gen, pc.prob_click_from_gt)
                     loss = sum((step_loss(o.multimasks, o.ious, o.obj_logits, masks[:, o.frame],

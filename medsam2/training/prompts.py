@@ -137,21 +137,24 @@ def plan_prompts(
     max_cond_frames: int = 2,
     max_correct_frames: int = 2,
     num_corrections: int = 7,
+    first: int = 0,
 ) -> PromptPlan:
     """Draw a prompt plan for one clip, following the SAM2 training recipe.
 
     1 to ``max_cond_frames`` initial conditioning frames (frame 0 plus random frames in which
     every object is visible, so a box is well defined), half of the clips prompted with the
     mask and half with a box; in box mode 1 to ``max_correct_frames`` frames (always including
-    frame 0) get ``num_corrections`` simulated correction clicks each.
+    frame 0) get ``num_corrections`` simulated correction clicks each. ``first`` replaces frame 0
+    as the first conditioning frame when the clip is tracked both ways from its middle (see
+    :func:`medsam2.training.forward.clip_forward`).
     """
 
     def randint(lo: int, hi: int) -> int:  # inclusive bounds
         return int(torch.randint(lo, hi + 1, (1,), generator=generator).item())
 
     n_cond = randint(1, max(1, max_cond_frames))
-    others = [f for f in frames_with_object if f != 0]
-    cond = [0]
+    others = [f for f in frames_with_object if f != first]
+    cond = [first]
     if n_cond > 1 and others:
         perm = torch.randperm(len(others), generator=generator).tolist()
         cond += sorted(others[i] for i in perm[: n_cond - 1])
@@ -160,8 +163,8 @@ def plan_prompts(
     correct: list[int] = []
     if not use_mask and num_corrections > 0 and max_correct_frames > 0:
         n_corr = randint(1, max_correct_frames)
-        rest = [f for f in range(1, num_frames)]
+        rest = [f for f in range(num_frames) if f != first]
         perm = torch.randperm(len(rest), generator=generator).tolist()
-        correct = [0] + sorted(rest[i] for i in perm[: n_corr - 1])
+        correct = [first] + sorted(rest[i] for i in perm[: n_corr - 1])
     return PromptPlan(cond_frames=cond, use_mask=use_mask, correct_frames=correct,
                       num_corrections=num_corrections if correct else 0)
