@@ -61,6 +61,9 @@ class BootstrapConfig:
     key_slice_prob: float = 0.5
     single_frame_prob: float = 0.5
     mid_clip_prob: float = 0.0
+    # multiplies the prompt encoder's random Fourier frequencies (a buffer saved with the
+    # weights): from scratch, sharper position codes let box corners tell small lesions apart
+    pe_scale: float = 1.0
     max_objects: int = 5
     lr: float = 4e-4
     warmup_steps: int = 100
@@ -103,6 +106,9 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
     model = build_model(CONFIG_NAME)
+    if cfg.pe_scale != 1.0:
+        with torch.no_grad():
+            model.sam_prompt_encoder.pe_layer.positional_encoding_gaussian_matrix.mul_(cfg.pe_scale)
     # train and validation phantoms come from disjoint seed streams
     train_cases = synthetic_cases(cfg.seed, cfg.train_cases, cfg.train_lesions, "train")
     val_cases = synthetic_cases(cfg.seed + 10_000, cfg.val_cases, cfg.val_lesions, "val")
