@@ -35,6 +35,7 @@ import torch
 from medsam2.training.data import AugmentConfig, Case, ClipDataset
 from medsam2.training.evaluate import evaluate
 from medsam2.training.loop import PromptConfig, TrainConfig, train
+from medsam2.training.losses import LossWeights
 from medsam2.training.optim import OptimConfig
 from medsam2.weights import BOOTSTRAP_CONFIG as CONFIG_NAME
 from medsam2.weights import bootstrap_checkpoint_path, bootstrap_metadata_path
@@ -67,6 +68,7 @@ class BootstrapConfig:
     # multiplies the prompt encoder's random Fourier frequencies (a buffer saved with the
     # weights): from scratch, sharper position codes let box corners tell small lesions apart
     pe_scale: float = 2.0
+    obj_weight: float = 1.0  # object-score BCE weight (the recipe's 1; its head decides when to stop)
     max_objects: int = 5
     lr: float = 1e-3
     warmup_steps: int = 100
@@ -122,6 +124,7 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
     tcfg = TrainConfig(
         epochs=1, seed=cfg.seed, show_progress=show_progress, checkpoint_every=100,
         prompts=PromptConfig(prob_mask=cfg.prob_mask, num_corrections=cfg.num_corrections),
+        loss=LossWeights(obj=cfg.obj_weight),
         optim=OptimConfig(lr_encoder=cfg.lr, lr_other=cfg.lr, layer_decay=1.0, warmup_steps=cfg.warmup_steps,
                           grad_clip=cfg.grad_clip),
     )
