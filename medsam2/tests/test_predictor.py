@@ -206,6 +206,25 @@ def test_batched_encoding_and_fast_mode_cover_every_frame(present_model, volume)
     assert st.encode_count == D and all(np.isfinite(r.logits).all() for r in out)
 
 
+def test_fast_mode_encodes_from_one_shared_bf16_copy_of_the_encoder(present_model, volume):
+    from medsam2 import predictor as predictor_module
+
+    enc = predictor_module._bf16_encoder(present_model)
+    assert predictor_module._bf16_encoder(present_model) is enc  # made once per model
+    assert {p.dtype for p in enc.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in present_model.image_encoder.parameters()} == {torch.float32}
+    ref, fast = VolumePredictor(present_model), VolumePredictor(present_model, absent_stop_frames=None)
+    fast.autocast_dtype, fast._encoder = torch.bfloat16, enc  # as on a CPU with AMX
+    masks = {}
+    for name, pred in (("fp32", ref), ("bf16", fast)):
+        st = pred.init_state(volume)
+        pred.add_prompt(st, 4, 1, box=BOX)
+        masks[name] = np.stack([r.masks[0] for r in sorted(pred.propagate(st), key=lambda r: r.frame_idx)])
+    a, b = masks["fp32"], masks["bf16"]
+    assert a.any()
+    assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.95
+
+
 def test_propagate_volume_stacks_masks_per_object(present_model, volume):
     pred = VolumePredictor(present_model)
     st = pred.init_state(volume)
