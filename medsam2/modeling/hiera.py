@@ -248,7 +248,9 @@ class FpnNeck(nn.Module):
         feats: list[torch.Tensor] = [xs[0]] * n
         prev: torch.Tensor | None = None
         for i in reversed(range(n)):
-            lateral = _lateral_1x1(self.convs[n - 1 - i].conv, xs[i])
+            conv = self.convs[n - 1 - i].get_submodule("conv")
+            assert isinstance(conv, nn.Conv2d)
+            lateral = _lateral_1x1(conv, xs[i])
             if prev is not None and i in self.fpn_top_down_levels:
                 up = F.interpolate(
                     prev.float(),
