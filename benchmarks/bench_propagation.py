@@ -2,9 +2,10 @@
 
 Session per model: box on the middle slice, propagate both ways (pass 1), click correction on
 another slice, propagate both ways again (pass 2). Prints ms per propagated frame for each pass,
-the ratio to the reference, and mask agreement (Dice) with the reference (ours fp32) and with
-ours fp32 (fast mode). Phases of the three runs are interleaved so that load from other
-processes on a shared machine hits them alike.
+the ratio to the reference, mask agreement (Dice) with the reference (ours fp32) and with ours
+fp32 (fast mode), and the fp32 arithmetic floor (FLOPs of one tracked frame, attention included,
+over this CPU's fp32 matrix-product rate) as a ratio to the reference. Phases of the three runs
+are interleaved so that load from other processes on a shared machine hits them alike.
 
     python benchmarks/bench_propagation.py --slices 20 --threads 2 [--checkpoint MedSAM2_latest.pt]
 
@@ -81,6 +82,47 @@ def reference_session(ref, images: torch.Tensor, h: int, w: int):
     }
     ref._get_image_feature(st, frame_idx=0, batch_size=1)
     return st
+
+
+def fp32_floor(pred: VolumePredictor, vol: np.ndarray, threads: int) -> tuple[float, float]:
+    """(GFLOP of one tracked frame with a full memory bank, fp32 GEMM GFLOP/s on this CPU).
+
+    Their quotient is the time a frame cannot go below in fp32 on this machine, however the
+    code is arranged: every FLOP counted is a matrix product or convolution of the model.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    st = pred.init_state(vol, "CT", WINDOW)
+    d = vol.shape[0]
+    pred.add_prompt(st, 0, 1, box=(0.3 * vol.shape[2], 0.34 * vol.shape[1], 0.7 * vol.shape[2], 0.66 * vol.shape[1]))
+    frames = pred.propagate(st, "forward")
+    for _ in range(min(d - 1, 8)):  # fill the 7-slot memory bank
+        next(frames)
+    # FlopCounterMode has no formula for the CPU flash-attention kernel: count attention here
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    attn_flops = 0
+
+    def counted(q, k, v, *args, **kwargs):
+        nonlocal attn_flops
+        attn_flops += 2 * 2 * q.shape[:-1].numel() * k.shape[-2] * q.shape[-1]  # QK^T and AV
+        return sdpa(q, k, v, *args, **kwargs)
+
+    counter = FlopCounterMode(display=False)
+    torch.nn.functional.scaled_dot_product_attention = counted
+    try:
+        with counter:
+            next(frames)
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = sdpa
+    frames.close()
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    torch.set_num_threads(threads)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    rate = 5 * 2 * 2048**3 / (time.perf_counter() - t0) / 1e9
+    return (counter.get_total_flops() + attn_flops) / 1e9, rate
 
 
 def main() -> None:
@@ -200,6 +242,11 @@ def main() -> None:
             f"foreground fraction {b.mean():.3f}"
         )
         print(f"{t}: fast vs ours fp32 Dice {dice(runs['ours fast'].masks[t], a):.4f}")
+    gflop, rate = fp32_floor(fp32, vol, args.threads)
+    floor_ms = 1000 * gflop / rate
+    b1 = 1000 * base.times["pass1"] / base.frames["pass1"]
+    print(f"fp32 floor: {gflop:.1f} GFLOP per tracked frame at {rate:.0f} GFLOP/s (fp32 GEMM on this CPU) = "
+          f"{floor_ms:.0f} ms = {floor_ms / b1:.2f}x the reference's pass 1")
     n_fp32, n_fast = states["ours fp32"].encode_count, states["ours fast"].encode_count
     print(f"image encodes: ours fp32 {n_fp32}, fast {n_fast} (the reference re-encodes every frame each pass)")
 
