@@ -118,6 +118,8 @@ def build_sam2(cfg: ModelConfig) -> SAM2Base:
         binarize_mask_from_pts_for_mem_enc=cfg.binarize_mask_from_pts_for_mem_enc,
         max_cond_frames_in_attn=cfg.max_cond_frames_in_attn,
         max_obj_ptrs_in_encoder=cfg.max_obj_ptrs_in_encoder,
+        box_mask_prompt=cfg.box_mask_prompt,
+        track_mask_prompt=cfg.track_mask_prompt,
     )
     model.config = cfg  # type: ignore[assignment]
     return model

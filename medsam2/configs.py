@@ -70,6 +70,10 @@ class ModelConfig:
     dynamic_multimask_stability_thresh: float = 0.98
     max_obj_ptrs_in_encoder: int = 16
     max_cond_frames_in_attn: int = -1
+    # not SAM2: a box prompt is also given as a filled-rectangle mask prompt (from-scratch configs)
+    box_mask_prompt: bool = False
+    # not SAM2: a tracked frame also gets the previous frame's mask logits as a mask prompt
+    track_mask_prompt: bool = False
 
     def __post_init__(self) -> None:
         t = self.trunk

@@ -120,6 +120,8 @@ class SAM2Base(nn.Module):
         only_obj_ptrs_in_the_past_for_eval: bool = True,
         fixed_no_obj_ptr: bool = True,
         no_obj_embed_spatial: bool = True,
+        box_mask_prompt: bool = False,
+        track_mask_prompt: bool = False,
     ) -> None:
         super().__init__()
         self.image_encoder = image_encoder
@@ -164,6 +166,10 @@ class SAM2Base(nn.Module):
         self.use_signed_tpos_enc_to_obj_ptrs = use_signed_tpos_enc_to_obj_ptrs
         self.only_obj_ptrs_in_the_past_for_eval = only_obj_ptrs_in_the_past_for_eval
         self.fixed_no_obj_ptr = fixed_no_obj_ptr
+        # Not in SAM2: also give a box as a filled-rectangle mask prompt (see box_as_mask_prompt).
+        self.box_mask_prompt = box_mask_prompt
+        # Not in SAM2: a tracked frame also gets its predecessor's mask logits as a mask prompt.
+        self.track_mask_prompt = track_mask_prompt
 
     @property
     def device(self) -> torch.device:
@@ -185,6 +191,31 @@ class SAM2Base(nn.Module):
         return ImageFeatures(vision=fpn[-1], vision_pos=pos[-1], high_res=high)
 
     # ------------------------------------------------------------------ SAM heads
+    def box_as_mask_prompt(self, points: PointInputs) -> torch.Tensor | None:
+        """The box of ``points`` (labels 2 and 3) as a ``(B, 1, S/4, S/4)`` mask prompt, +10 inside, -10 out.
+
+        Only for configs with ``box_mask_prompt`` (the small from-scratch bootstrap): there the
+        rectangle tells every image token whether it lies in the box, which random Fourier codes
+        of two corners leave a freshly initialised decoder to discover slowly. Returns None
+        unless every object of the batch has a box (its last corner pair counts).
+        """
+        labels, coords = points.labels, points.coords
+        first, second = labels == 2, labels == 3
+        if not bool((first.any(dim=1) & second.any(dim=1)).all()):
+            return None
+        order = torch.arange(1, labels.shape[1] + 1, device=labels.device)
+        rows = torch.arange(labels.shape[0], device=labels.device)
+        p0 = coords[rows, (first * order).argmax(dim=1)]  # (B, 2) x, y
+        p1 = coords[rows, (second * order).argmax(dim=1)]
+        h, w = self.sam_prompt_encoder.mask_input_size
+        cy = (torch.arange(h, device=coords.device, dtype=coords.dtype) + 0.5) * (self.image_size / h)
+        cx = (torch.arange(w, device=coords.device, dtype=coords.dtype) + 0.5) * (self.image_size / w)
+        # inclusive pixel corners: a cell is inside when its centre falls in [x0, x1 + 1)
+        in_y = (cy[None] >= p0[:, 1:2]) & (cy[None] < p1[:, 1:2] + 1)  # (B, h)
+        in_x = (cx[None] >= p0[:, 0:1]) & (cx[None] < p1[:, 0:1] + 1)  # (B, w)
+        inside = in_y[:, :, None] & in_x[:, None, :]
+        return torch.where(inside, 10.0, -10.0).to(coords.dtype)[:, None]
+
     def forward_sam_heads(
         self,
         features: torch.Tensor,
@@ -205,6 +236,8 @@ class SAM2Base(nn.Module):
         else:
             coords, labels = points.coords, points.labels
         mask_prompt = None
+        if mask_inputs is None and self.box_mask_prompt and points is not None:
+            mask_inputs = self.box_as_mask_prompt(points)
         if mask_inputs is not None:
             target = self.sam_prompt_encoder.mask_input_size
             mask_prompt = mask_inputs
@@ -424,6 +457,24 @@ class SAM2Base(nn.Module):
             and self.multimask_min_pt_num <= n <= self.multimask_max_pt_num
         )
 
+    def previous_mask_prompt(
+        self, frame_idx: int, cond: dict[int, TrackOutput], non_cond: dict[int, TrackOutput], reverse: bool
+    ) -> torch.Tensor | None:
+        """With ``track_mask_prompt``: the low-res logits ``(B, 1, S/4, S/4)`` of the frame tracked just
+        before ``frame_idx`` (``frame_idx + 1`` when ``reverse``), clamped to +-32, else None.
+
+        Only for configs with ``track_mask_prompt`` (the small from-scratch bootstrap): its memory
+        attention learns too slowly to say which object to follow, and the previous mask says it
+        directly; "absent" logits (-1024) become a firm "nothing here".
+        """
+        if not self.track_mask_prompt:
+            return None
+        prev_idx = frame_idx + 1 if reverse else frame_idx - 1
+        prev = non_cond.get(prev_idx) or cond.get(prev_idx)
+        if prev is None:
+            return None
+        return prev.pred_masks.to(self.device).float().clamp(-32.0, 32.0)
+
     def track_step(
         self,
         frame_idx: int,
@@ -445,6 +496,8 @@ class SAM2Base(nn.Module):
             pix = self.memory_conditioned_features(
                 frame_idx, is_init_cond_frame, feats, cond, non_cond, num_frames, reverse
             )
+            if prev_sam_mask_logits is None and points is None and not is_init_cond_frame:
+                prev_sam_mask_logits = self.previous_mask_prompt(frame_idx, cond, non_cond, reverse)
             if prev_sam_mask_logits is not None:
                 mask_inputs = prev_sam_mask_logits
             sam = self.forward_sam_heads(

@@ -167,6 +167,50 @@ def test_the_neck_laterals_equal_the_1x1_convolutions_they_hold():
         assert torch.allclose(_lateral_1x1(conv, x), conv(x), atol=1e-5)
 
 
+def test_a_box_becomes_a_filled_rectangle_mask_prompt_only_where_the_config_asks():
+    from dataclasses import replace
+
+    name = "test_tiny_box_mask"
+    if name not in list_configs():
+        register_config(replace(get_config("test_tiny"), name=name, box_mask_prompt=True))
+    model = build_model(name)
+    h, w = model.sam_prompt_encoder.mask_input_size
+    cell = model.image_size / w
+    # box (x0, y0, x1, y1) = (2, 4, 5, 7) cells in inclusive pixels; a click after it changes nothing
+    box = [[2 * cell, 4 * cell], [6 * cell - 1, 8 * cell - 1], [1.0, 1.0]]
+    pts = PointInputs(torch.tensor([box]), torch.tensor([[2, 3, 1]], dtype=torch.int32))
+    prompt = model.box_as_mask_prompt(pts)
+    assert prompt is not None and prompt.shape == (1, 1, h, w)
+    inside = torch.zeros(h, w, dtype=torch.bool)
+    inside[4:8, 2:6] = True
+    assert torch.equal(prompt[0, 0] > 0, inside)
+    assert set(prompt.unique().tolist()) == {-10.0, 10.0}
+    clicks = PointInputs(torch.tensor([[[3.0, 3.0]]]), torch.tensor([[1]], dtype=torch.int32))
+    assert model.box_as_mask_prompt(clicks) is None
+    # off by default: the SAM2.1 and MedSAM2 configs never add it
+    plain = build_model("test_tiny")
+    assert plain.box_mask_prompt is False and get_config("medsam2_t512").box_mask_prompt is False
+
+
+def test_a_tracked_frame_gets_its_predecessors_mask_as_prompt_only_where_the_config_asks():
+    from dataclasses import replace
+
+    name = "test_tiny_track_mask"
+    if name not in list_configs():
+        register_config(replace(get_config("test_tiny"), name=name, track_mask_prompt=True))
+    model = build_model(name)
+    s4 = model.image_size // 4
+    prev = TrackOutput(pred_masks=torch.full((1, 1, s4, s4), -1024.0), obj_ptr=torch.zeros(1, 8),
+                       object_score_logits=torch.zeros(1, 1), ious=torch.zeros(1))
+    prev.pred_masks[..., :2, :2] = 50.0
+    got = model.previous_mask_prompt(5, {}, {4: prev}, reverse=False)
+    assert got is not None and got.shape == (1, 1, s4, s4)
+    assert got.max() == 32.0 and got.min() == -32.0  # clamped like a correction's previous logits
+    assert model.previous_mask_prompt(5, {6: prev}, {}, reverse=True) is not None  # the frame after
+    assert model.previous_mask_prompt(5, {}, {3: prev}, reverse=False) is None  # not the neighbour
+    assert build_model("test_tiny").previous_mask_prompt(5, {}, {4: prev}, reverse=False) is None
+
+
 def test_a_mask_prompt_is_used_as_output_with_plus_minus_ten_logits():
     torch.manual_seed(0)
     model = build_model("test_tiny")

@@ -103,7 +103,10 @@ def clip_forward(model: SAM2Base, images: torch.Tensor, masks: torch.Tensor, pla
             pix = model.memory_conditioned_features(t, is_cond, f_t, cond_out, non_cond_out, num_frames,
                                                     reverse=t < first)
             multimask = model.use_multimask(is_cond, points)
-            sam = model.forward_sam_heads(pix, points, None, f_t.high_res, multimask)
+            prev_mask = None if is_cond else model.previous_mask_prompt(t, cond_out, non_cond_out, t < first)
+            if prev_mask is not None:
+                prev_mask = prev_mask.detach()
+            sam = model.forward_sam_heads(pix, points, prev_mask, f_t.high_res, multimask)
             steps.append(_supervised(t, sam, size))
         if t in correct and pix is not None:
             for _ in range(plan.num_corrections):
