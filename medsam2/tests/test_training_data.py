@@ -112,3 +112,21 @@ def test_mid_clip_starts_prompt_a_frame_inside_the_clip_that_shows_every_object(
         assert len(clip.frames) == 8 and ((steps == 1).all() or (steps == -1).all())
         starts.append(clip.start)
     assert min(starts) == 0 and max(starts) >= 5 and len(set(starts)) >= 4
+
+
+def test_tail_clips_start_on_an_objects_last_slices_and_run_past_its_end():
+    case = _case()
+    spans = {1: (4, 11), 2: (6, 8)}
+    ds = ClipDataset([case], image_size=32, num_frames=4, clips_per_epoch=40, seed=0, tail_prob=1.0,
+                     augment=AugmentConfig(enabled=False))
+    absent_frames = 0
+    for i in range(len(ds)):
+        clip = ds[i]
+        lo, hi = spans[clip.object_ids[0]]
+        first, step = clip.frames[0], clip.frames[1] - clip.frames[0]
+        # prompted on the last or second-to-last slice in play order, then leaving the object
+        assert first in ((hi, hi - 1) if step == 1 else (lo, lo + 1))
+        shown = clip.masks[0].flatten(1).any(1)
+        assert shown[0] and not shown[-1]
+        absent_frames += int((~shown).sum())
+    assert absent_frames >= 2 * len(ds)

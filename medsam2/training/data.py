@@ -122,7 +122,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, cases: Sequence[Case], image_size: int, num_frames: int = 8,
                  max_objects: int = 3, clips_per_epoch: int = 100, seed: int = 0,
                  augment: AugmentConfig = AugmentConfig(), key_slice_prob: float = 0.0,
-                 single_frame_prob: float = 0.0, mid_clip_prob: float = 0.0) -> None:
+                 single_frame_prob: float = 0.0, mid_clip_prob: float = 0.0, tail_prob: float = 0.0) -> None:
         self.cases = list(cases)
         if not self.cases:
             raise ValueError("no training cases")
@@ -143,6 +143,9 @@ class ClipDataset(torch.utils.data.Dataset):
         # its start: the clip is then tracked forward and backward from it as the predictor's
         # "both" propagation does (the backward pass sees forward-tracked memories)
         self.mid_clip_prob = float(mid_clip_prob)
+        # chance that a clip is prompted on one of the object's last two slices (either end) and
+        # runs past it: mostly lesion-free frames, so the object-score head learns to say "gone"
+        self.tail_prob = float(tail_prob)
         self.epoch = 0
         # windowing once up front: it is deterministic and the costly part of preprocessing
         self._u8 = [to_uint8(c.image, c.modality, c.window) for c in self.cases]
@@ -177,6 +180,17 @@ class ClipDataset(torch.utils.data.Dataset):
         ci, oid, zs, key = self._objects[int(rng.integers(len(self._objects)))]
         case = self.cases[ci]
         depth = case.labels.shape[0]
+        if self.num_frames > 1 and self.tail_prob > 0 and rng.random() < self.tail_prob:
+            t = min(self.num_frames, depth)
+            inset = int(rng.integers(0, 2))
+            if rng.random() < 0.5:
+                z0 = max(int(zs[-1]) - inset, int(zs[0]))
+                frames = list(range(z0, z0 + t))
+            else:
+                z0 = min(int(zs[0]) + inset, int(zs[-1]))
+                frames = list(range(z0, z0 - t, -1))
+            if 0 <= min(frames) and max(frames) < depth:
+                return self._make(rng, aug, ci, oid, frames, 0)
         t = 1 if rng.random() < self.single_frame_prob else min(self.num_frames, depth)
         reverse = aug.enabled and rng.random() < aug.reverse
         # the first frame of the clip (in play order) must show the object; near the volume
