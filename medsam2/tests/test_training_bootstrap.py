@@ -46,3 +46,11 @@ def test_the_shipped_bootstrap_weights_load_strictly_and_reproduce_their_recorde
     case = synthetic_cases(meta["seed"] + 10_000, 1, meta["bootstrap"]["val_lesions"], "val")[0]
     score = evaluate(model, [case]).per_case()["val0"]
     assert score["dice"] == pytest.approx(meta["validation"]["per_case"]["val0"]["dice"], abs=1e-6)
+
+
+def test_boolean_options_parse_false_as_false():
+    from medsam2.training.__main__ import _parser
+
+    args = _parser().parse_args(["bootstrap", "--all-candidates", "false"])
+    assert args.all_candidates is False
+    assert _parser().parse_args(["bootstrap", "--all-candidates", "1"]).all_candidates is True

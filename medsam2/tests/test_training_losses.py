@@ -65,3 +65,23 @@ def test_total_uses_the_recipe_weights():
     terms = step_loss(logits, torch.tensor([[0.0]]), torch.tensor([[0.0]]), t, 1.0, LossWeights())
     expected = 20 * terms["focal"] + terms["dice"] + terms["iou"] + terms["obj"]
     assert torch.allclose(terms["total"], expected)
+
+
+def test_all_candidates_trains_every_candidate_mask_on_the_target():
+    t = _target()
+    good = torch.where(t, 8.0, -8.0)[:, None]
+    logits = torch.cat([-good, good, -good], dim=1).requires_grad_(True)
+    terms = step_loss(logits, torch.full((1, 3), 0.5), torch.tensor([[3.0]]), t, 1.0,
+                      LossWeights(all_candidates=True))
+    terms["total"].backward()
+    assert (logits.grad.abs().flatten(2).sum(-1)[0] > 0).all()
+    assert terms["dice"].item() > 0.5  # two of the three candidates are wrong
+
+
+def test_absent_mask_trains_the_mask_towards_empty_where_the_object_is_absent():
+    t = torch.zeros(1, 4, 4, dtype=torch.bool)
+    logits = torch.zeros(1, 1, 4, 4, requires_grad=True)
+    terms = step_loss(logits, torch.tensor([[0.3]]), torch.tensor([[2.0]]), t, 1.0, LossWeights(absent_mask=0.5))
+    assert terms["focal"].item() > 0 and terms["dice"].item() > 0 and terms["iou"].item() == 0
+    terms["total"].backward()
+    assert (logits.grad > 0).all()  # every logit is pushed down

@@ -14,6 +14,16 @@ from dataclasses import fields
 from medsam2.training.bootstrap import WEIGHTS_DIR, BootstrapConfig
 
 
+def _bool(text: str) -> bool:
+    """``--flag true`` / ``--flag 0``: argparse's ``bool("false")`` would be True."""
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m medsam2.training", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -22,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--work-dir", default=None, help="resumable run folder (default: per-seed temp folder)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     for f in fields(BootstrapConfig):
-        b.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+        kind = _bool if isinstance(f.default, bool) else type(f.default)
+        b.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
     e = sub.add_parser("evaluate", help="Dice/NSD of a checkpoint on synthetic held-out CT lesions")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--config", default="bootstrap_s")

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medsam2.configs import get_config
 from medsam2.training.data import AugmentConfig, Case, ClipDataset
 from medsam2.training.evaluate import evaluate
 from medsam2.training.loop import PromptConfig, TrainConfig, train
@@ -65,10 +66,16 @@ class BootstrapConfig:
     key_slice_prob: float = 0.5
     single_frame_prob: float = 0.5
     mid_clip_prob: float = 0.5
+    tail_prob: float = 0.0  # clips prompted on an object's last slices that run past its end
     # multiplies the prompt encoder's random Fourier frequencies (a buffer saved with the
     # weights): from scratch, sharper position codes let box corners tell small lesions apart
     pe_scale: float = 2.0
     obj_weight: float = 1.0  # object-score BCE weight (the recipe's 1; its head decides when to stop)
+    # train all three candidate masks of tracked frames (multimask output) on the object, not
+    # just the best: the best-of-3 loss lets the decoder ignore the memory
+    all_candidates: bool = False
+    # weight of the mask loss (target empty) on frames where the object is absent (SAM2: 0)
+    absent_mask: float = 0.0
     max_objects: int = 5
     lr: float = 1e-3
     warmup_steps: int = 100
@@ -120,11 +127,12 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
     data = ClipDataset(train_cases, model.image_size, num_frames=cfg.num_frames, max_objects=cfg.max_objects,
                        clips_per_epoch=cfg.steps, seed=cfg.seed,
                        augment=AugmentConfig(zoom_prob=cfg.zoom_prob), key_slice_prob=cfg.key_slice_prob,
-                       single_frame_prob=cfg.single_frame_prob, mid_clip_prob=cfg.mid_clip_prob)
+                       single_frame_prob=cfg.single_frame_prob, mid_clip_prob=cfg.mid_clip_prob,
+                       tail_prob=cfg.tail_prob)
     tcfg = TrainConfig(
         epochs=1, seed=cfg.seed, show_progress=show_progress, checkpoint_every=100,
         prompts=PromptConfig(prob_mask=cfg.prob_mask, num_corrections=cfg.num_corrections),
-        loss=LossWeights(obj=cfg.obj_weight),
+        loss=LossWeights(obj=cfg.obj_weight, all_candidates=cfg.all_candidates, absent_mask=cfg.absent_mask),
         optim=OptimConfig(lr_encoder=cfg.lr, lr_other=cfg.lr, layer_decay=1.0, warmup_steps=cfg.warmup_steps,
                           grad_clip=cfg.grad_clip),
     )
@@ -138,6 +146,7 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
     meta = {
         "config": CONFIG_NAME,
         "image_size": model.image_size,
+        "model_config": json.loads(json.dumps(asdict(get_config(CONFIG_NAME)))),  # tuples as lists
         "parameters": sum(p.numel() for p in model.parameters()),
         "seed": cfg.seed,
         "bootstrap": asdict(cfg),

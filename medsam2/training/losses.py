@@ -26,6 +26,13 @@ class LossWeights:
     obj: float = 1.0
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
+    # train every candidate of a multimask output on the target instead of the best one only
+    # (SAM2 trains the best); for tracked frames, where a best-of-3 loss lets the decoder hedge
+    # with three salient blobs instead of learning to follow the memory
+    all_candidates: bool = False
+    # also train the mask on frames where the object is absent (target: empty), weighted by this;
+    # SAM2 leaves those frames to the object score alone (0)
+    absent_mask: float = 0.0
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25,
@@ -71,7 +78,10 @@ def step_loss(logits: torch.Tensor, iou_pred: torch.Tensor, obj_logits: torch.Te
     focal = focal_loss(logits, target, weights.focal_alpha, weights.focal_gamma)
     dice = dice_loss(logits, target)
     iou = iou_prediction_loss(logits, target, iou_pred)
-    if logits.shape[1] > 1:
+    if logits.shape[1] > 1 and weights.all_candidates:
+        focal = focal.mean(dim=1, keepdim=True)
+        dice = dice.mean(dim=1, keepdim=True)
+    elif logits.shape[1] > 1:
         # pick the best candidate without letting the choice itself carry gradient
         best = (focal * weights.focal + dice).detach().argmin(dim=1, keepdim=True)
         focal = focal.gather(1, best)
@@ -80,9 +90,10 @@ def step_loss(logits: torch.Tensor, iou_pred: torch.Tensor, obj_logits: torch.Te
     obj = F.binary_cross_entropy_with_logits(
         obj_logits.float().reshape(-1), present, reduction="none"
     )
+    mask_w = present + weights.absent_mask * (1 - present)
     terms = {
-        "focal": (focal[:, 0] * present).sum() / num_objects,
-        "dice": (dice[:, 0] * present).sum() / num_objects,
+        "focal": (focal[:, 0] * mask_w).sum() / num_objects,
+        "dice": (dice[:, 0] * mask_w).sum() / num_objects,
         "iou": (iou * present).sum() / num_objects,
         "obj": obj.sum() / num_objects,
     }
