@@ -164,5 +164,10 @@ register_config(
         decoder_heads=4,
         decoder_mlp_dim=256,
         iou_head_hidden_dim=64,
+        # trained from scratch in minutes: the box and the previous frame's mask also enter as
+        # dense prompts (a freshly initialised decoder learns them far faster than corner codes
+        # and memory attention)
+        box_mask_prompt=True,
+        track_mask_prompt=True,
     )
 )

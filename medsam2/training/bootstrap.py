@@ -17,6 +17,12 @@ of a clip's cost. Clips are 4 slices (more steps per CPU minute than 8, and 8-sl
 gave loss spikes from scratch); half of them are prompted on an inner slice and tracked
 forward then backward, as the predictor propagates (without these, backward propagation
 after a forward pass came out empty); the prompt encoder's Fourier frequencies are doubled.
+All three candidate masks of a tracked frame are trained on the object (SAM2 trains the best
+one, which let the decoder hedge with three salient blobs instead of following the object), and
+frames where the object is absent also train the mask towards empty (with the object score
+alone, masks ran on over lesion-free slices). The ``bootstrap_s`` config also feeds the box and
+the previous frame's mask as dense prompts (``box_mask_prompt``, ``track_mask_prompt``): from
+scratch, these take the place of what corner codes and memory attention learn only slowly.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ TARGET_DICE = 0.8  # what the bootstrap is meant to reach on held-out synthetic 
 @dataclass(frozen=True)
 class BootstrapConfig:
     seed: int = 0
-    steps: int = 3500
+    steps: int = 4000
     # cap on the training's CPU time (this process, evaluation excluded); with one thread that is
     # its wall time on an idle machine, and it stays meaningful on a shared one
     max_cpu_minutes: float = 10.0
@@ -73,9 +79,9 @@ class BootstrapConfig:
     obj_weight: float = 1.0  # object-score BCE weight (the recipe's 1; its head decides when to stop)
     # train all three candidate masks of tracked frames (multimask output) on the object, not
     # just the best: the best-of-3 loss lets the decoder ignore the memory
-    all_candidates: bool = False
+    all_candidates: bool = True
     # weight of the mask loss (target empty) on frames where the object is absent (SAM2: 0)
-    absent_mask: float = 0.0
+    absent_mask: float = 1.0
     max_objects: int = 5
     lr: float = 1e-3
     warmup_steps: int = 100
