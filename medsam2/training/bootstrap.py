@@ -8,7 +8,7 @@ seed, hyper-parameters, the steps done, wall and CPU time and the held-out metri
 From-scratch deviations from the fine-tuning recipe (all passed as arguments, the recipe's
 defaults stay untouched): a single higher lr with warm-up and no layer decay (there is nothing
 pretrained to protect), one correction click (more clips per CPU minute), prompts boxed three
-times in four, half of the clips starting on the lesion's largest slice (the evaluation's and
+times in four, three clips in four starting on the lesion's largest slice (the evaluation's and
 an annotator's first box; the clip then runs past the lesion's end, which teaches the
 object-score head to stop), and a zoom augmentation that shows lesions up to twice their size
 (small lesions give a weak learning signal from scratch); half of the steps are single
@@ -69,7 +69,7 @@ class BootstrapConfig:
     val_cases: int = 6
     val_lesions: int = 3
     num_frames: int = 4
-    key_slice_prob: float = 0.5
+    key_slice_prob: float = 0.75
     single_frame_prob: float = 0.5
     mid_clip_prob: float = 0.5
     tail_prob: float = 0.0  # clips prompted on an object's last slices that run past its end
