@@ -185,7 +185,8 @@ class SAM2Base(nn.Module):
 
         ``image_encoder`` overrides ``self.image_encoder`` (a reduced-precision copy, for example).
         """
-        fpn, pos = (image_encoder or self.image_encoder)(images)
+        encoder = image_encoder if image_encoder is not None else self.image_encoder
+        fpn, pos = encoder(images)
         dec = self.sam_mask_decoder
         high = [dec.conv_s0(fpn[0]), dec.conv_s1(fpn[1])] if dec.use_high_res_features else []
         return ImageFeatures(vision=fpn[-1], vision_pos=pos[-1], high_res=high)
