@@ -243,7 +243,7 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
     def build():
         from medsam2.predictor import VolumePredictor
 
-        # fast: bf16 (CUDA; CPUs with AMX), early stop once the object has left.
+        # fast: bf16 (CUDA; CPUs where a probe measures it faster), early stop once the object has left.
         fast = os.environ.get("MEDSAM2_FAST", "1").strip().lower() not in ("0", "false", "no", "off")
         predictor = VolumePredictor(model, device=device, fast=fast)
         return predictor, predictor.init_state(np.asarray(array), modality=case.modality, window=window)

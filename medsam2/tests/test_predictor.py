@@ -214,7 +214,7 @@ def test_fast_mode_encodes_from_one_shared_bf16_copy_of_the_encoder(present_mode
     assert {p.dtype for p in enc.parameters()} == {torch.bfloat16}
     assert {p.dtype for p in present_model.image_encoder.parameters()} == {torch.float32}
     ref, fast = VolumePredictor(present_model), VolumePredictor(present_model, absent_stop_frames=None)
-    fast.autocast_dtype, fast._encoder = torch.bfloat16, enc  # as on a CPU with AMX
+    fast.autocast_dtype, fast._encoder = torch.bfloat16, enc  # as where bf16 measures faster
     masks = {}
     for name, pred in (("fp32", ref), ("bf16", fast)):
         st = pred.init_state(volume)
@@ -223,6 +223,29 @@ def test_fast_mode_encodes_from_one_shared_bf16_copy_of_the_encoder(present_mode
     a, b = masks["fp32"], masks["bf16"]
     assert a.any()
     assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.95
+
+
+@pytest.mark.parametrize(("forced", "expected"), [("1", torch.bfloat16), ("0", None)])
+def test_the_cpu_bf16_probe_can_be_forced_either_way(present_model, monkeypatch, forced, expected):
+    from medsam2 import predictor as predictor_module
+
+    monkeypatch.setenv("MEDSAM2_CPU_BF16", forced)
+    predictor_module._cpu_has_bf16.cache_clear()
+    try:
+        assert VolumePredictor(present_model, fast=True).autocast_dtype is expected
+        assert VolumePredictor(present_model, fast=False).autocast_dtype is None
+    finally:
+        predictor_module._cpu_has_bf16.cache_clear()
+
+
+def test_the_cpu_bf16_probe_answers_once_per_process(monkeypatch):
+    from medsam2 import predictor as predictor_module
+
+    monkeypatch.delenv("MEDSAM2_CPU_BF16", raising=False)
+    predictor_module._cpu_has_bf16.cache_clear()
+    first = predictor_module._cpu_has_bf16()
+    assert isinstance(first, bool) and predictor_module._cpu_has_bf16() is first
+    assert predictor_module._cpu_has_bf16.cache_info().hits == 1
 
 
 def test_propagate_volume_stacks_masks_per_object(present_model, volume):

@@ -7,7 +7,7 @@ import torch
 from medsam2.build import build_model
 from medsam2.training.data import Case, ClipDataset
 from medsam2.training.evaluate import evaluate
-from medsam2.training.loop import PromptConfig, TrainConfig, train
+from medsam2.training.loop import PromptConfig, TrainConfig, WeightAverage, train
 from medsam2.training.optim import OptimConfig
 
 
@@ -54,7 +54,7 @@ def test_a_short_run_raises_held_out_dice_far_above_its_start(tmp_path):
     assert after.mean_nsd > 0.75
 
 
-def _small_run(out_dir, cancel_after=None, raise_after=None):
+def _small_run(out_dir, cancel_after=None, raise_after=None, ema_decay=0.0):
     torch.manual_seed(1)
     model = build_model("test_tiny")
     data = ClipDataset([_blob_case(i) for i in range(3)], image_size=64, num_frames=3,
@@ -69,7 +69,7 @@ def _small_run(out_dir, cancel_after=None, raise_after=None):
     def cancel():
         return cancel_after is not None and count["n"] >= cancel_after
 
-    cfg = _fast_cfg(epochs=2, checkpoint_every=2)
+    cfg = _fast_cfg(epochs=2, checkpoint_every=2, ema_decay=ema_decay)
     return model, lambda: train(cfg, model, data, out_dir, progress=progress, should_cancel=cancel)
 
 
@@ -110,3 +110,34 @@ def test_the_trained_model_file_loads_strictly_with_build_model(tmp_path):
     loaded = build_model("test_tiny", checkpoint=result.model_path)
     for (name, a), b in zip(loaded.state_dict().items(), model.state_dict().values(), strict=True):
         assert torch.equal(a, b.cpu()), name
+
+
+def test_the_weight_average_warms_up_then_follows_its_decay():
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.zero_()
+    avg = WeightAverage(model, decay=0.5)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    avg.update()  # warm-up: decay min(0.5, 2/11) -> 0 + (1 - 2/11) * 1
+    assert torch.allclose(avg.shadow["weight"], torch.full((1, 2), 9 / 11))
+    avg.update()  # min(0.5, 3/12) = 0.25 -> 9/11 + 0.75 * (1 - 9/11)
+    assert torch.allclose(avg.shadow["weight"], torch.full((1, 2), 9 / 11 + 0.75 * 2 / 11))
+
+
+def test_an_averaged_run_resumes_to_the_same_average_and_ships_it(tmp_path):
+    ref_model, run = _small_run(tmp_path / "ref", ema_decay=0.9)
+    ref = run()
+    live = torch.load(tmp_path / "ref" / "checkpoint.pt", weights_only=False)
+    shipped = torch.load(ref.model_path, weights_only=True)["model"]
+    name = "sam_mask_decoder.iou_prediction_head.layers.0.weight"
+    assert not torch.equal(shipped[name], live["model"][name])  # the average, not the last step
+    assert torch.equal(shipped[name], live["ema"]["shadow"][name])
+
+    _, run = _small_run(tmp_path / "cut", cancel_after=7, ema_decay=0.9)
+    assert run().cancelled
+    model, run = _small_run(tmp_path / "cut", ema_decay=0.9)
+    resumed = run()
+    assert resumed.global_step == 10
+    for (key, a), b in zip(model.state_dict().items(), ref_model.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), key

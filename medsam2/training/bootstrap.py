@@ -23,6 +23,10 @@ frames where the object is absent also train the mask towards empty (with the ob
 alone, masks ran on over lesion-free slices). The ``bootstrap_s`` config also feeds the box and
 the previous frame's mask as dense prompts (``box_mask_prompt``, ``track_mask_prompt``): from
 scratch, these take the place of what corner codes and memory attention learn only slowly.
+The shipped weights are an exponential moving average of the last ~1000 steps' weights (decay
+0.999): on the same runs it raised held-out Dice by 0.01-0.06 and made it depend less on where
+the run happened to stop. The held-out set has 16 phantoms (48 lesions): with 6, two runs of
+similar quality differed by up to 0.09 in mean Dice.
 """
 
 from __future__ import annotations
@@ -60,13 +64,13 @@ TARGET_DICE = 0.8  # what the bootstrap is meant to reach on held-out synthetic 
 @dataclass(frozen=True)
 class BootstrapConfig:
     seed: int = 0
-    steps: int = 4000
+    steps: int = 7000
     # cap on the training's CPU time (this process, evaluation excluded); with one thread that is
     # its wall time on an idle machine, and it stays meaningful on a shared one
     max_cpu_minutes: float = 10.0
     train_cases: int = 32
     train_lesions: int = 5
-    val_cases: int = 6
+    val_cases: int = 16  # 48 lesions: 6 cases (18) moved the mean by +-0.04 between similar runs
     val_lesions: int = 3
     num_frames: int = 4
     key_slice_prob: float = 0.75
@@ -89,6 +93,7 @@ class BootstrapConfig:
     zoom_prob: float = 0.5
     prob_mask: float = 0.25
     num_corrections: int = 1
+    ema_decay: float = 0.999  # > 0: ship an exponential moving average of the weights
     threads: int = 1  # the step is latency-bound: more threads mostly add contention
 
 
@@ -136,7 +141,7 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
                        single_frame_prob=cfg.single_frame_prob, mid_clip_prob=cfg.mid_clip_prob,
                        tail_prob=cfg.tail_prob)
     tcfg = TrainConfig(
-        epochs=1, seed=cfg.seed, show_progress=show_progress, checkpoint_every=100,
+        epochs=1, seed=cfg.seed, show_progress=show_progress, checkpoint_every=100, ema_decay=cfg.ema_decay,
         prompts=PromptConfig(prob_mask=cfg.prob_mask, num_corrections=cfg.num_corrections),
         loss=LossWeights(obj=cfg.obj_weight, all_candidates=cfg.all_candidates, absent_mask=cfg.absent_mask),
         optim=OptimConfig(lr_encoder=cfg.lr, lr_other=cfg.lr, layer_decay=1.0, warmup_steps=cfg.warmup_steps,

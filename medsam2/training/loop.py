@@ -61,6 +61,10 @@ class TrainConfig:
     prompts: PromptConfig = field(default_factory=PromptConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     checkpoint_every: int = 0  # steps; 0 = only at epoch ends
+    # > 0: keep an exponential moving average of the weights (decay per step, warmed up as
+    # min(decay, (1 + step) / (10 + step))) and leave it in the model at the end; from scratch it
+    # smooths out the last steps' noise, which otherwise moves held-out Dice by several points
+    ema_decay: float = 0.0
     device: str = "cpu"
     resume: bool = True
     show_progress: bool = True
@@ -98,6 +102,40 @@ def _save_final(model: torch.nn.Module, path: Path) -> None:
     save_checkpoint(model, path)
 
 
+class WeightAverage:
+    """Exponential moving average of a model's floating-point parameters and buffers.
+
+    Bound to the model's tensors at construction (``load_state_dict`` copies into them in place,
+    so a resume keeps the binding); ``update`` is one fused lerp over all of them.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.updates = 0
+        live = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+        self._names = list(live)
+        self._live = list(live.values())
+        self.shadow = {k: v.detach().clone() for k, v in live.items()}
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        torch._foreach_lerp_([self.shadow[k] for k in self._names], self._live, 1.0 - d)
+
+    @torch.no_grad()
+    def copy_to(self, model: torch.nn.Module) -> None:
+        model.load_state_dict(self.shadow, strict=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"decay": self.decay, "updates": self.updates, "shadow": self.shadow}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updates = int(state["updates"])
+        for k, v in state["shadow"].items():
+            self.shadow[k].copy_(v)
+
+
 def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Path,
           progress: ProgressFn | None = None, should_cancel: Callable[[], bool] | None = None
           ) -> TrainResult:
@@ -122,6 +160,7 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
     optimizer = build_optimizer(model, cfg.optim)
     scheduler = cosine_schedule(optimizer, total, cfg.optim.final_ratio, cfg.optim.warmup_steps)
     epoch, step, losses = 0, 0, []
+    ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     if cfg.resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
@@ -129,11 +168,14 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         epoch, step, losses = state["epoch"], state["step"], list(state["losses"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
 
     def checkpoint(ep: int, st: int) -> None:
         _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                       "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
                       "epoch": ep, "step": st, "losses": losses,
+                      "ema": ema.state_dict() if ema is not None else None,
                       "config": dataclasses.asdict(cfg)}, ckpt_path)
 
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
@@ -171,6 +213,8 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
                         torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
                     optimizer.step()
                 scheduler.step()
+                if ema is not None:
+                    ema.update()
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise FloatingPointError(f"loss became {value} at epoch {epoch} step {step}")
@@ -189,6 +233,8 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
         cancelled = True
     finally:
         bar.close()
+    if ema is not None:
+        ema.copy_to(model)  # the checkpoint above keeps the live weights for a resume
     model_path = None
     if not cancelled:
         model_path = out / MODEL_NAME

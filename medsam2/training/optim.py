@@ -87,7 +87,10 @@ def param_groups(model: nn.Module, cfg: OptimConfig = OptimConfig()) -> list[dic
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig = OptimConfig()) -> torch.optim.AdamW:
-    return torch.optim.AdamW(param_groups(model, cfg), betas=cfg.betas)
+    groups = param_groups(model, cfg)
+    # the fused kernel: on a CPU the per-tensor loop cost ~8 ms a step on bootstrap_s, fused 1.6
+    fused = all(p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
+    return torch.optim.AdamW(groups, betas=cfg.betas, fused=fused or None)
 
 
 def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int, final_ratio: float = 0.1,
