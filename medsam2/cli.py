@@ -370,7 +370,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="model weights (.pt); default $MEDSAM2_CHECKPOINT, else the bootstrap model")
     p.add_argument("--config", help=f"model config name (default {DEFAULT_CONFIG} with a checkpoint)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps"])
-    p.add_argument("--fast", action="store_true", help="bf16 on CUDA and on CPUs where it measures faster; stop once the object has left")
+    p.add_argument("--fast", action="store_true",
+                   help="bf16 on CUDA and where it measures faster on the CPU; stop once the object has left")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
