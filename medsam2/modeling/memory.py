@@ -18,6 +18,7 @@ from medsam2.modeling.common import (
     PositionEmbeddingSine,
     apply_rope,
     as_complex_pairs,
+    attention,
     axial_rope_angles,
     rope_phasors,
 )
@@ -115,7 +116,7 @@ class RoPEAttention(Attention):
             kh = self._rotate_keys(kh, phasors, n_rope)
         p = self.dropout_p if self.training else 0.0
         vh = self._heads(self.v_proj(v))
-        out = F.scaled_dot_product_attention(qh, kh, vh, dropout_p=p)
+        out = attention(qh, kh, vh, dropout_p=p)
         return self.out_proj(self._merge(out))
 
 

@@ -7,10 +7,9 @@ Mask outputs are logits (apply sigmoid / threshold at 0 for a binary mask).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from medsam2.modeling.common import MLP, LayerNorm2d, PositionEmbeddingRandom
+from medsam2.modeling.common import MLP, LayerNorm2d, PositionEmbeddingRandom, attention
 
 
 class PromptEncoder(nn.Module):
@@ -160,7 +159,7 @@ class Attention(nn.Module):
         kh = self._heads(self.k_proj(k))
         vh = self._heads(self.v_proj(v))
         p = self.dropout_p if self.training else 0.0
-        out = F.scaled_dot_product_attention(qh, kh, vh, dropout_p=p)
+        out = attention(qh, kh, vh, dropout_p=p)
         return self.out_proj(self._merge(out))
 
 

@@ -236,3 +236,35 @@ def test_sine_position_encoding_of_the_first_cell_matches_the_formula():
     angle = 1 / (4 + 1e-6) * 2 * math.pi
     assert pe[0, 0, 0].item() == pytest.approx(math.sin(angle), abs=1e-6)
     assert pe[1, 0, 0].item() == pytest.approx(math.cos(angle), abs=1e-6)
+
+
+def _qkv(dtype, lq=200, lk=700, d=64, heads=2, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(3, heads, n, d, generator=gen).to(dtype) for n in (lq, lk, lk)]
+
+
+def test_cpu_bf16_attention_matches_fp32_attention_within_bf16_rounding():
+    from medsam2.modeling.common import attention
+
+    q, k, v = _qkv(torch.bfloat16)
+    got = attention(q, k, v)
+    want = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float())
+    assert got.dtype == torch.bfloat16 and got.shape == want.shape
+    assert (got.float() - want).abs().max() < 0.05
+    assert (got.float() - want).abs().mean() < 0.005
+
+
+def test_cpu_bf16_attention_gives_the_same_result_in_query_chunks(monkeypatch):
+    from medsam2.modeling import common
+
+    q, k, v = _qkv(torch.bfloat16)
+    whole = common.attention(q, k, v)
+    monkeypatch.setattr(common, "_SCORE_BUDGET", 4 * 700 * 6 * 37)  # 37 query rows at a time
+    assert torch.equal(common.attention(q, k, v), whole)
+
+
+def test_fp32_attention_is_exactly_pytorchs_sdpa():
+    from medsam2.modeling.common import attention
+
+    q, k, v = _qkv(torch.float32)
+    assert torch.equal(attention(q, k, v), torch.nn.functional.scaled_dot_product_attention(q, k, v))
