@@ -3,8 +3,9 @@
 Session per model: box on the middle slice, propagate both ways (pass 1), click correction on
 another slice, propagate both ways again (pass 2). Prints ms per propagated frame for each pass,
 the ratio to the reference, mask agreement (Dice) with the reference (ours fp32) and with ours
-fp32 (fast mode), and the fp32 arithmetic floor (FLOPs of one tracked frame, attention included,
-over this CPU's fp32 matrix-product rate) as a ratio to the reference. Phases of the three runs
+fp32 (fast mode), and the arithmetic floors (FLOPs of one tracked frame, attention included,
+over this CPU's fp32 and, where fast mode uses it, bf16 matrix-product rate) as ratios to the
+reference. Phases of the three runs
 are interleaved so that load from other processes on a shared machine hits them alike.
 
     python benchmarks/bench_propagation.py --slices 20 --threads 2 [--checkpoint MedSAM2_latest.pt]
@@ -115,14 +116,18 @@ def fp32_floor(pred: VolumePredictor, vol: np.ndarray, threads: int) -> tuple[fl
     finally:
         torch.nn.functional.scaled_dot_product_attention = sdpa
     frames.close()
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     torch.set_num_threads(threads)
+    return (counter.get_total_flops() + attn_flops) / 1e9, gemm_rate(torch.float32)
+
+
+def gemm_rate(dtype: torch.dtype) -> float:
+    """GFLOP/s of a 2048^3 matrix product in ``dtype`` at the current thread count."""
+    a, b = torch.randn(2048, 2048).to(dtype), torch.randn(2048, 2048).to(dtype)
     a @ b
     t0 = time.perf_counter()
     for _ in range(5):
         a @ b
-    rate = 5 * 2 * 2048**3 / (time.perf_counter() - t0) / 1e9
-    return (counter.get_total_flops() + attn_flops) / 1e9, rate
+    return 5 * 2 * 2048**3 / (time.perf_counter() - t0) / 1e9
 
 
 def main() -> None:
@@ -247,6 +252,12 @@ def main() -> None:
     b1 = 1000 * base.times["pass1"] / base.frames["pass1"]
     print(f"fp32 floor: {gflop:.1f} GFLOP per tracked frame at {rate:.0f} GFLOP/s (fp32 GEMM on this CPU) = "
           f"{floor_ms:.0f} ms = {floor_ms / b1:.2f}x the reference's pass 1")
+    if fast.autocast_dtype is torch.bfloat16:
+        rate16 = gemm_rate(torch.bfloat16)
+        f1 = 1000 * runs["ours fast"].times["pass1"] / runs["ours fast"].frames["pass1"]
+        print(f"bf16 floor: the same FLOPs at {rate16:.0f} GFLOP/s (bf16 GEMM) = {1000 * gflop / rate16:.0f} ms = "
+              f"{1000 * gflop / rate16 / b1:.2f}x the reference's pass 1; fast mode runs at "
+              f"{gflop / f1 * 1000 / rate16:.0%} of that rate")
     n_fp32, n_fast = states["ours fp32"].encode_count, states["ours fast"].encode_count
     print(f"image encodes: ours fp32 {n_fp32}, fast {n_fast} (the reference re-encodes every frame each pass)")
 
