@@ -54,3 +54,36 @@ def test_boolean_options_parse_false_as_false():
     args = _parser().parse_args(["bootstrap", "--all-candidates", "false"])
     assert args.all_candidates is False
     assert _parser().parse_args(["bootstrap", "--all-candidates", "1"]).all_candidates is True
+
+
+def test_a_bootstrap_plans_no_more_steps_than_fit_its_cpu_cap(tmp_path, monkeypatch):
+    from medsam2.training import bootstrap
+
+    monkeypatch.setattr(bootstrap, "CALIBRATION_STEPS", 30)
+    torch.set_num_threads(1)
+    cfg = BootstrapConfig(steps=5000, max_cpu_minutes=0.1, train_cases=2, val_cases=1, warmup_steps=1)
+    meta = run_bootstrap(tmp_path / "out", cfg, work_dir=tmp_path / "run", show_progress=False)
+    per_step = meta["calibration_cpu_ms_per_step"]
+    assert per_step > 0
+    assert meta["steps_planned"] == int(0.85 * 6000 / per_step) < 5000
+    assert meta["steps_done"] == meta["steps_planned"] and not meta["stopped_by_cpu_cap"]
+    assert meta["train_cpu_seconds"] <= 6.0
+    plan = json.loads((tmp_path / "run" / "plan.json").read_text())
+    assert plan == {"steps": meta["steps_planned"], "cpu_ms_per_step": per_step}  # what a resume reuses
+
+
+def test_the_calibration_leaves_the_trained_weights_unchanged(tmp_path, monkeypatch):
+    from medsam2.training import bootstrap
+
+    monkeypatch.setattr(bootstrap, "CALIBRATION_STEPS", 20)
+    torch.set_num_threads(1)
+    base = dict(steps=45, train_cases=2, val_cases=1, warmup_steps=1)
+    fitted = run_bootstrap(tmp_path / "a", BootstrapConfig(**base), work_dir=tmp_path / "wa", show_progress=False)
+    plain = run_bootstrap(tmp_path / "b", BootstrapConfig(**base, fit_steps_to_cap=False), work_dir=tmp_path / "wb",
+                          show_progress=False)
+    assert fitted["calibration_cpu_ms_per_step"] is not None and plain["calibration_cpu_ms_per_step"] is None
+    assert fitted["steps_done"] == plain["steps_done"] == 45
+    a = torch.load(tmp_path / "a" / "bootstrap_s.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "bootstrap_s.pt", weights_only=True)["model"]
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert fitted["final_loss_mean_last_100"] == plain["final_loss_mean_last_100"]
