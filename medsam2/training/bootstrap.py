@@ -27,7 +27,7 @@ The shipped weights are an exponential moving average of the last ~1000 steps' w
 0.999): on the same runs it raised held-out Dice by 0.01-0.06 and made it depend less on where
 the run happened to stop. Before training, 100 steps of a throwaway copy are timed and the run
 plans no more steps than fit 85% of the CPU cap, so a slower CPU trains fewer steps but still
-ends its learning-rate schedule (7000 of 7000 on a 2-core Zen 5). The held-out set has 16
+ends its learning-rate schedule (6765 of 7000 on a 2-core Zen 5). The held-out set has 16
 phantoms (48 lesions): with 6, two runs of similar quality differed by up to 0.09 in mean Dice.
 """
 
