@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import os
 import time
 import weakref
@@ -103,7 +102,7 @@ class VolumePredictor:
     Args:
         model: the network (put in eval mode here).
         device: "cpu", "cuda", "mps" or a torch.device; the model is moved there.
-        fast: CPU fast path (bf16 where a probe measures it faster on this CPU; early stop once
+        fast: CPU fast path (bf16 where it measures faster for this model on this CPU; early stop once
             an object is absent for
             ``absent_stop_frames`` frames). CUDA always uses bf16 autocast.
         encode_batch: frames encoded per image-encoder call during propagation (default 1 on CPU,
@@ -133,7 +132,7 @@ class VolumePredictor:
         self.autocast_dtype: torch.dtype | None = None
         if self.device.type == "cuda":
             self.autocast_dtype = torch.bfloat16
-        elif fast and self.device.type == "cpu" and _cpu_has_bf16():
+        elif fast and self.device.type == "cpu" and _cpu_bf16_pays(self.model):
             self.autocast_dtype = torch.bfloat16
         # On a CPU, autocast re-casts every fp32 weight at every call; the encoder (70% of a
         # frame) runs from bf16 weights cast once instead (2-5% less time per frame, measured).
@@ -523,42 +522,49 @@ def _bf16_encoder(model: SAM2Base) -> torch.nn.Module:
     return enc
 
 
-@functools.cache
-def _cpu_has_bf16() -> bool:
-    """True where bf16 runs the encoder's kind of work clearly faster than fp32 on this CPU.
+_BF16_PAYS: weakref.WeakKeyDictionary[SAM2Base, bool] = weakref.WeakKeyDictionary()
 
-    Measured once per process (~50-100 ms), not assumed from CPU flags: on one AVX512-BF16 CPU
-    without AMX the bf16 image encoder was ~1.5x SLOWER than fp32, on an AMD Zen 5 (AVX512-BF16,
-    no AMX) 2.5x faster, on a Xeon with AMX 2.8x faster. The probe is a transformer MLP
-    (fp32 activations in, bf16 weights, GELU) timed both ways; bf16 must win by 1.4x.
-    ``MEDSAM2_CPU_BF16=1`` / ``0`` skips the probe.
+
+def _cpu_bf16_pays(model: SAM2Base) -> bool:
+    """True where this model's image encoder runs clearly faster from bf16 weights on this CPU.
+
+    Measured once per model and process (one warm-up and one timed frame each way: ~1 s for
+    SAM2.1-T at 512 on 2 cores), not assumed from CPU flags or model size: on one AVX512-BF16 CPU
+    without AMX the bf16 SAM2.1-T encoder was ~1.5x SLOWER than fp32, on an AMD Zen 5 (AVX512-BF16,
+    no AMX) 2.5x faster, on a Xeon with AMX 2.8x faster; the 128 px bootstrap model is slower in
+    bf16 even on the Zen 5 (2.3 vs 2.0 ms a frame: its products are too small to pay for the
+    casts). bf16 must win by 1.2x. CPUs without AVX512-BF16 only emulate it and are not timed.
+    ``MEDSAM2_CPU_BF16=1`` / ``0`` skips the measurement.
     """
     forced = os.environ.get("MEDSAM2_CPU_BF16", "").strip().lower()
     if forced in ("1", "true", "yes", "on"):
         return True
     if forced in ("0", "false", "no", "off"):
         return False
+    known = _BF16_PAYS.get(model)
+    if known is not None:
+        return known
     try:
-        if not torch.cpu._is_avx512_bf16_supported():
-            return False  # bf16 is emulated: always slower
+        native = bool(torch.cpu._is_avx512_bf16_supported())
     except (AttributeError, RuntimeError):
-        return False
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(2048, 192, generator=gen)
-    mlp = torch.nn.Sequential(torch.nn.Linear(192, 768), torch.nn.GELU(), torch.nn.Linear(768, 192)).eval()
-    mlp16 = copy.deepcopy(mlp).to(torch.bfloat16)
+        native = False
+    pays = False
+    if native:
+        frame = torch.randn(1, 3, model.image_size, model.image_size, generator=torch.Generator().manual_seed(0))
+        enc16 = _bf16_encoder(model)
 
-    def best_of(fn: Callable[[], object], reps: int = 3) -> float:
-        fn()  # warm-up: kernel selection, allocator
-        times = []
-        for _ in range(reps):
+        def timed(fn: Callable[[], object]) -> float:
+            fn()  # warm-up: kernel selection, allocator
             t0 = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
+            return time.perf_counter() - t0
 
-    with torch.inference_mode():
-        t32 = best_of(lambda: mlp(x))
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            t16 = best_of(lambda: mlp16(x))
-    return t16 * 1.4 <= t32
+        with torch.inference_mode():
+            t32 = timed(lambda: model.encode_image(frame))
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                t16 = timed(lambda: model.encode_image(frame, enc16))
+        pays = t16 * 1.2 <= t32
+        if not pays:
+            _BF16_ENCODERS.pop(model, None)  # not used: free the copy
+    _BF16_PAYS[model] = pays
+    return pays

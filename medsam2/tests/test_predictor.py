@@ -226,26 +226,32 @@ def test_fast_mode_encodes_from_one_shared_bf16_copy_of_the_encoder(present_mode
 
 
 @pytest.mark.parametrize(("forced", "expected"), [("1", torch.bfloat16), ("0", None)])
-def test_the_cpu_bf16_probe_can_be_forced_either_way(present_model, monkeypatch, forced, expected):
-    from medsam2 import predictor as predictor_module
-
+def test_the_cpu_bf16_measurement_can_be_forced_either_way(present_model, monkeypatch, forced, expected):
     monkeypatch.setenv("MEDSAM2_CPU_BF16", forced)
-    predictor_module._cpu_has_bf16.cache_clear()
-    try:
-        assert VolumePredictor(present_model, fast=True).autocast_dtype is expected
-        assert VolumePredictor(present_model, fast=False).autocast_dtype is None
-    finally:
-        predictor_module._cpu_has_bf16.cache_clear()
+    assert VolumePredictor(present_model, fast=True).autocast_dtype is expected
+    assert VolumePredictor(present_model, fast=False).autocast_dtype is None
 
 
-def test_the_cpu_bf16_probe_answers_once_per_process(monkeypatch):
+def test_the_cpu_bf16_measurement_runs_once_per_model_and_decides_fast_mode(present_model, monkeypatch):
     from medsam2 import predictor as predictor_module
 
     monkeypatch.delenv("MEDSAM2_CPU_BF16", raising=False)
-    predictor_module._cpu_has_bf16.cache_clear()
-    first = predictor_module._cpu_has_bf16()
-    assert isinstance(first, bool) and predictor_module._cpu_has_bf16() is first
-    assert predictor_module._cpu_has_bf16.cache_info().hits == 1
+    predictor_module._BF16_PAYS.pop(present_model, None)
+    calls = {"n": 0}
+    encode = present_model.encode_image
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(present_model, "encode_image", counting)
+    pays = predictor_module._cpu_bf16_pays(present_model)
+    measured = calls["n"]
+    assert measured in (0, 4)  # 0 where the CPU lacks AVX512-BF16, else warm-up + timed, each way
+    assert predictor_module._cpu_bf16_pays(present_model) is pays and calls["n"] == measured
+    fast = VolumePredictor(present_model, fast=True)
+    assert fast.autocast_dtype is (torch.bfloat16 if pays else None)
+    assert (fast._encoder is not None) == pays
 
 
 def test_propagate_volume_stacks_masks_per_object(present_model, volume):
