@@ -102,9 +102,9 @@ class VolumePredictor:
     Args:
         model: the network (put in eval mode here).
         device: "cpu", "cuda", "mps" or a torch.device; the model is moved there.
-        fast: CPU fast path (bf16 where it measures faster for this model on this CPU; early stop once
-            an object is absent for
-            ``absent_stop_frames`` frames). CUDA always uses bf16 autocast.
+        fast: CPU fast path (bf16 where it measures faster for this model on this CPU; early
+            stop once an object is absent for ``absent_stop_frames`` frames). CUDA always uses
+            bf16 autocast.
         encode_batch: frames encoded per image-encoder call during propagation (default 1 on CPU,
             4 on CUDA: on a 2-core CPU a 4-frame batch costs 1.2-1.4x more per frame than single
             frames, its activations outgrow the caches; on a GPU larger batches fill the device).

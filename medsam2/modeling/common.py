@@ -22,14 +22,14 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: floa
     bf16/fp16 on a CPU: PyTorch's CPU flash-attention kernel runs low precision no faster than
     fp32 (37 ms for one 1024 x 7232 memory cross-attention either way on a 2-core Zen 5), while
     bf16 matrix products run 3-4x faster; there the attention is two matrix products around a
-    softmax (12 ms), over query chunks that keep the score matrix small. Everything
-    else (fp32, GPUs, dropout in training) goes to ``F.scaled_dot_product_attention``.
+    softmax (12 ms), over query chunks that keep the score matrix small. Everything else (fp32,
+    GPUs, dropout in training) goes to ``F.scaled_dot_product_attention``.
     """
     if q.device.type != "cpu" or q.dtype not in (torch.bfloat16, torch.float16) or dropout_p > 0:
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
     kt = k.transpose(-1, -2)
     q = q * q.shape[-1] ** -0.5
-    rows = max(1, _SCORE_BUDGET // (4 * k.shape[-2] * max(1, q.shape[:-2].numel())))
+    rows = max(1, _SCORE_BUDGET // (q.element_size() * k.shape[-2] * max(1, q.shape[:-2].numel())))
     chunks = []
     for i in range(0, q.shape[-2], rows):
         # the CPU softmax kernel accumulates reduced-precision input in fp32 internally

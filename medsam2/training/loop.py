@@ -2,11 +2,12 @@
 
 ``train`` runs epochs over a :class:`~medsam2.training.data.ClipDataset`-like object (indexable,
 with ``set_epoch``) and writes ``out_dir/checkpoint.pt`` after every epoch and, optionally, every
-``checkpoint_every`` steps. The checkpoint holds model, optimiser, scheduler, the torch RNG state
-and the (epoch, step) position; data and prompts are drawn from seeds derived from
-``(seed, epoch, step)``, so a run killed at any point and restarted with the same arguments
-resumes where its last checkpoint stopped and ends after the same total number of steps. The
-final weights go to ``out_dir/model.pt`` in the official ``{"model": state_dict}`` format.
+``checkpoint_every`` steps. The checkpoint holds model, optimiser, scheduler, the torch RNG state,
+the weight average (with ``ema_decay``) and the (epoch, step) position; data and prompts are
+drawn from seeds derived from ``(seed, epoch, step)``, so a run killed at any point and restarted
+with the same arguments resumes where its last checkpoint stopped and ends after the same total
+number of steps. The final weights (the average, with ``ema_decay``) go to ``out_dir/model.pt``
+in the official ``{"model": state_dict}`` format.
 """
 
 from __future__ import annotations
