@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="Dice/NSD of a checkpoint on synthetic held-out CT lesions")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--config", default="bootstrap_s")
-    e.add_argument("--cases", type=int, default=6)
+    e.add_argument("--cases", type=int, default=BootstrapConfig.val_cases)
     e.add_argument("--seed", type=int, default=10_000)
     e.add_argument("--tolerance-mm", type=float, default=2.0)
     return p
