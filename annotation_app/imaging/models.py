@@ -49,6 +49,10 @@ class Case(models.Model):
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_cases"
     )
+    #: who reviews this case's targets (a reviewer or above of the project)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviewing_cases"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -62,6 +66,11 @@ class Case(models.Model):
     @property
     def n_frames(self) -> int:
         return int(self.shape[0]) if self.shape else 0
+
+    def open_to_annotator(self, user) -> bool:
+        """May an annotator (the lowest role) start new targets here? Yes on their own or an unassigned
+        case, or anywhere when the project lets annotators edit what is not assigned to them."""
+        return self.assignee_id in (None, user.pk) or self.project.annotators_edit_unassigned
 
     def mark_ready(self, **geometry) -> bool:
         """Ingest finished: store geometry and flip to ready, only if still ingesting."""
