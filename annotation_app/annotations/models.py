@@ -13,6 +13,7 @@ from django.utils import timezone
 from annotation_app.imaging.models import Case
 from annotation_app.lib.errors import Conflict
 from annotation_app.lib.maskcodec import decode_mask, encode_mask
+from annotation_app.lib.roles import Role, role_at_least
 from annotation_app.rounds.models import ModelVersion, Round
 
 
@@ -61,6 +62,9 @@ class Target(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    #: where the object is on the key frame, so two lesions on one slice can be told apart:
+    #: {"box": [x0, y0, x1, y1]} or {"point": [x, y]} (pixel coordinates), or null
+    location = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["case_id", "id"]
@@ -115,13 +119,34 @@ class Target(models.Model):
             reviewed_at=timezone.now(),
         )
 
+    # --- who may do what (the role checks are the viewsets'; these are the per-target rules)
+    def editable_by(self, user, role: str | None) -> bool:
+        """Reviewers and above may edit any target (a reviewer's fix); an annotator edits the targets
+        assigned to them: those of a case assigned to them, or on an unassigned case the ones they
+        created; unless the project lets annotators edit targets not assigned to them."""
+        if user.is_superuser or role_at_least(role, Role.REVIEWER):
+            return True
+        case = self.case
+        if case.project.annotators_edit_unassigned:
+            return True
+        owner = case.assignee_id if case.assignee_id is not None else self.created_by_id
+        return owner == user.pk
+
+    def is_work_of(self, user) -> bool:
+        """Did `user` annotate this target (placed a prompt or saved a mask other than a review fix)?"""
+        if self.prompts.filter(author=user).exists():
+            return True
+        return self.revisions.filter(author=user).exclude(source=MaskSource.REVIEW).exists()
+
     @property
     def current_revision(self) -> "MaskRevision | None":
         return self.revisions.order_by("-number").first()
 
     @property
     def model_proposal(self) -> "MaskRevision | None":
-        return self.revisions.filter(source=MaskSource.MODEL).order_by("-number").first()
+        """The FIRST model revision: what the model proposed before anyone corrected it (later model
+        runs are steered by the annotator's own edits, so they already contain them)."""
+        return self.revisions.filter(source=MaskSource.MODEL).order_by("number").first()
 
 
 class PromptKind(models.TextChoices):
@@ -151,6 +176,8 @@ class MaskSource(models.TextChoices):
     MODEL = "model", "Model"
     HUMAN = "human", "Human"
     IMPORT = "import", "Import"
+    #: a reviewer's fix of a submitted target
+    REVIEW = "review", "Reviewer"
 
 
 class MaskRevision(AppendOnlyModel):
@@ -253,3 +280,22 @@ class InteractionEvent(AppendOnlyModel):
     class Meta:
         ordering = ["client_ts", "id"]
         indexes = [models.Index(fields=["target", "client_ts"]), models.Index(fields=["user", "client_ts"])]
+
+
+class SliceComment(models.Model):
+    """A reviewer's note pinned to one frame and position of a target; the annotator sees it on a
+    rejected target and jumps to it. (x, y) are pixel coordinates of that frame."""
+
+    target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    frame = models.PositiveIntegerField()
+    x = models.FloatField()
+    y = models.FloatField()
+    text = models.TextField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["target_id", "frame", "id"]
+
+    def __str__(self) -> str:
+        return f"comment on frame {self.frame} of target {self.target_id}"

@@ -5,6 +5,18 @@ from django.db import models
 from annotation_app.lib.roles import Role
 
 DEFAULT_PROJECT_SETTINGS = {"idle_threshold_s": 30}
+#: project setting: may annotators edit targets that are not assigned to them? (default: no)
+EDIT_UNASSIGNED = "annotators_edit_unassigned"
+
+
+def can_create_projects(user) -> bool:
+    """Who may start a project: settings.PROJECT_CREATORS is "staff" (the default: staff users and
+    users a staff member granted the `projects.add_project` permission) or "anyone" (signed in)."""
+    if not (user and user.is_authenticated):
+        return False
+    if getattr(django_settings, "PROJECT_CREATORS", "staff") == "anyone":
+        return True
+    return bool(user.is_staff or user.is_superuser or user.has_perm("projects.add_project"))
 
 
 class Modality(models.TextChoices):
@@ -49,6 +61,10 @@ class Project(models.Model):
     @property
     def idle_threshold_s(self) -> int:
         return int(self.settings.get("idle_threshold_s", DEFAULT_PROJECT_SETTINGS["idle_threshold_s"]))
+
+    @property
+    def annotators_edit_unassigned(self) -> bool:
+        return bool(self.settings.get(EDIT_UNASSIGNED, False))
 
     def add_member(self, user, role: str) -> "Membership":
         membership, _ = Membership.objects.update_or_create(project=self, user=user, defaults={"role": role})
