@@ -4,17 +4,22 @@ the raw interaction events that timing is computed from.
 MaskRevision and InteractionEvent are append-only: the model refuses updates and deletes, the API
 offers neither, and foreign keys to them PROTECT so a cascade cannot remove them.
 """
+import logging
+
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from annotation_app.annotations.signals import target_accepted
 from annotation_app.imaging.models import Case
 from annotation_app.lib.errors import Conflict
 from annotation_app.lib.maskcodec import decode_mask, encode_mask
 from annotation_app.lib.roles import Role, role_at_least
 from annotation_app.rounds.models import ModelVersion, Round
+
+log = logging.getLogger(__name__)
 
 
 class AppendOnlyError(Exception):
@@ -109,6 +114,10 @@ class Target(models.Model):
             review_comment=comment,
             reviewed_at=timezone.now(),
         )
+        # listeners (e.g. PACS auto-send) must not undo an acceptance that already happened
+        for receiver, error in target_accepted.send_robust(sender=Target, target=self, reviewer=reviewer):
+            if isinstance(error, Exception):
+                log.error("target_accepted receiver %s failed for target %s: %s", receiver, self.pk, error)
 
     def reject(self, reviewer, comment: str = "") -> None:
         self._transition(
