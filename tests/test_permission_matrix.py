@@ -22,7 +22,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from annotation_app.annotations.models import InteractionEvent, MaskRevision, Prompt, Target, TargetStatus
+from annotation_app.annotations.models import (
+    InteractionEvent,
+    MaskRevision,
+    Prompt,
+    SliceComment,
+    Target,
+    TargetStatus,
+)
 from annotation_app.imaging.models import Case, CaseStatus
 from annotation_app.lib.roles import Role
 from annotation_app.projects.models import Membership, Project
@@ -164,6 +171,9 @@ def world(project, other_project, owner, manager, reviewer, annotator, outsider,
         member,
     )
     world.extras["job"] = job
+    world.extras["comment"] = SliceComment.objects.create(
+        target=submitted, author=reviewer, frame=0, x=2.0, y=3.0, text="check the rim"
+    )
     return world
 
 
@@ -183,13 +193,15 @@ ROWS: list[Row] = [
     # --- projects
     Row("list projects", "get", "/api/projects/", Role.ANNOTATOR, own_ids=lambda w: {w.project.pk}),
     Row("read a project", "get", "/api/projects/{w.project.pk}/", Role.ANNOTATOR),
+    # Project creation is not a project role: staff and users a staff member allowed (none of the
+    # matrix's callers); tests/test_assignment_policy.py covers those who may.
     Row(
         "create a project",
         "post",
         "/api/projects/",
         ANYONE,
-        ok=201,
-        outsider=201,
+        ok=403,
+        outsider=403,
         body=lambda w: {"name": "Brand new", "modality": "MR"},
     ),
     Row(
@@ -372,6 +384,31 @@ ROWS: list[Row] = [
         ok=201,
         body=lambda w: {"target": w.target.pk, "slices": {"0": {"rle": [9, 3, 52]}}},
     ),
+    # --- review: a reviewer's fix of a submitted target, and comments pinned to a slice
+    Row(
+        "save a reviewer's fix",
+        "post",
+        "/api/mask-revisions/",
+        Role.REVIEWER,
+        ok=201,
+        body=lambda w: {"target": w.submitted_target.pk, "source": "review", "slices": {"0": {"rle": [9, 3, 52]}}},
+    ),
+    Row(
+        "list slice comments",
+        "get",
+        "/api/slice-comments/?target={w.submitted_target.pk}",
+        Role.ANNOTATOR,
+        own_ids=lambda w: {w.extras["comment"].pk},
+    ),
+    Row("read a slice comment", "get", "/api/slice-comments/{w.extras[comment].pk}/", Role.ANNOTATOR),
+    Row(
+        "pin a comment to a slice",
+        "post",
+        "/api/slice-comments/",
+        Role.REVIEWER,
+        ok=201,
+        body=lambda w: {"target": w.submitted_target.pk, "frame": 0, "x": 3.5, "y": 2.0, "text": "rim missed"},
+    ),
     # --- interaction events (annotators and reviewers see only their own; this one is the admin's)
     Row("list events", "get", "/api/events/", Role.MANAGER, own_ids=lambda w: {w.event.pk}),
     Row("read an event", "get", "/api/events/{w.event.pk}/", Role.MANAGER, denied=404),
@@ -409,6 +446,13 @@ ROWS: list[Row] = [
         body=lambda w: {},
     ),
     Row("export a project", "get", "/api/projects/{w.project.pk}/export/", Role.ANNOTATOR),
+    Row(
+        "assign cases",
+        "post",
+        "/api/cases/assign/",
+        Role.MANAGER,
+        body=lambda w: {"project": w.project.pk, "cases": [w.case.pk], "reviewer": w.users[Role.REVIEWER].pk},
+    ),
     Row("list the import folder", "get", "/api/cases/import-folder/?project={w.project.pk}", Role.MANAGER),
     Row(
         "import a missing folder entry",

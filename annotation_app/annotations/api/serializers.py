@@ -15,6 +15,7 @@ from annotation_app.annotations.models import (
     MaskSource,
     Prompt,
     PromptKind,
+    SliceComment,
     Target,
 )
 from annotation_app.imaging.models import Case
@@ -73,6 +74,7 @@ class TargetSerializer(StrictModelSerializer):
     case = ScopedPrimaryKeyRelatedField(queryset=Case.objects.select_related("project"))
     round = ScopedPrimaryKeyRelatedField(queryset=Round.objects.all(), required=False, allow_null=True)
     current_revision = serializers.SerializerMethodField()
+    frame_range = serializers.SerializerMethodField()
     project_source = "case__project"
     create_only_fields = ("case", "round")
 
@@ -90,6 +92,8 @@ class TargetSerializer(StrictModelSerializer):
             "current_revision",
             "created_at",
             "updated_at",
+            "location",
+            "frame_range",
         ]
         read_only_fields = [
             "id",
@@ -99,7 +103,40 @@ class TargetSerializer(StrictModelSerializer):
             "current_revision",
             "created_at",
             "updated_at",
+            "frame_range",
         ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField(), allow_null=True))
+    def get_frame_range(self, target) -> list[int] | None:
+        """[first, last] frame (inclusive) of the current mask, or None without a mask."""
+        if hasattr(target, "cur_rev_bbox"):
+            bbox = target.cur_rev_bbox if target.cur_rev_voxels else None
+        else:
+            revision = target.revisions.order_by("-number").only("bbox", "voxel_count").first()
+            bbox = revision.bbox if revision is not None and revision.voxel_count else None
+        if not bbox:
+            return None
+        return [int(bbox[0]), int(bbox[3]) - 1]
+
+    def validate_location(self, value):
+        if value is None:
+            return None
+        case = self.instance.case if self.instance else None
+        size = frame_size(case) if case is not None else None
+        try:
+            if isinstance(value, dict) and set(value) == {"box"}:
+                return _check_box(value, size)
+            if isinstance(value, dict) and set(value) == {"point"}:
+                point = value["point"]
+                if not isinstance(point, list) or len(point) != 2:
+                    raise ValueError("point must be [x, y]")
+                x, y = _number(point[0]), _number(point[1])
+                if size is not None and not (0 <= x < size[1] and 0 <= y < size[0]):
+                    raise ValueError(f"point must lie inside the {size[1]}x{size[0]} frame")
+                return {"point": [x, y]}
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        raise serializers.ValidationError('location is {"box": [x0, y0, x1, y1]} or {"point": [x, y]}.')
 
     @extend_schema_field(RevisionSummarySerializer(allow_null=True))
     def get_current_revision(self, target) -> dict | None:
@@ -268,7 +305,10 @@ class MaskRevisionCreateSerializer(StrictSerializer):
     zlib-compressed)."""
 
     target = ScopedPrimaryKeyRelatedField(project_path="case__project", queryset=Target.objects.select_related("case"))
-    source = serializers.ChoiceField(choices=[MaskSource.HUMAN, MaskSource.IMPORT], default=MaskSource.HUMAN)
+    #: "review": a reviewer's fix of a submitted target (reviewers and above)
+    source = serializers.ChoiceField(
+        choices=[MaskSource.HUMAN, MaskSource.IMPORT, MaskSource.REVIEW], default=MaskSource.HUMAN
+    )
     slices = serializers.DictField(child=SliceRLESerializer(), required=False)
     mask_b64 = serializers.CharField(required=False)
     base_revision = ScopedPrimaryKeyRelatedField(
@@ -286,6 +326,30 @@ class MaskRevisionCreateSerializer(StrictSerializer):
             raise serializers.ValidationError({"base_revision": ["Only used with 'slices'."]})
         if not attrs["target"].case.shape:
             raise serializers.ValidationError({"target": ["The case has no image yet (still ingesting)."]})
+        return attrs
+
+
+class SliceCommentSerializer(StrictModelSerializer):
+    target = ScopedPrimaryKeyRelatedField(project_path="case__project", queryset=Target.objects.select_related("case"))
+    author_username = serializers.CharField(source="author.username", read_only=True, default=None)
+    project_source = "target__case__project"
+
+    class Meta:
+        model = SliceComment
+        fields = ["id", "target", "frame", "x", "y", "text", "author", "author_username", "created_at"]
+        read_only_fields = ["id", "author", "author_username", "created_at"]
+
+    def validate(self, attrs):
+        case = attrs["target"].case
+        check_frame(case, attrs["frame"])
+        size = frame_size(case)
+        x, y = attrs["x"], attrs["y"]
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise serializers.ValidationError({"x": ["(x, y) must be finite numbers."]})
+        if size is not None and not (0 <= x < size[1] and 0 <= y < size[0]):
+            raise serializers.ValidationError({"x": [f"(x, y) must lie inside the {size[1]}x{size[0]} frame."]})
+        if not attrs["text"].strip():
+            raise serializers.ValidationError({"text": ["Say what to look at."]})
         return attrs
 
 

@@ -4,6 +4,7 @@ from annotation_app.annotations.api.views import (
     EventViewSet,
     MaskRevisionViewSet,
     PromptViewSet,
+    SliceCommentViewSet,
     TargetViewSet,
 )
 
@@ -13,5 +14,6 @@ router.register("targets", TargetViewSet, basename="target")
 router.register("prompts", PromptViewSet, basename="prompt")
 router.register("mask-revisions", MaskRevisionViewSet, basename="mask-revision")
 router.register("events", EventViewSet, basename="interaction-event")
+router.register("slice-comments", SliceCommentViewSet, basename="slice-comment")
 
 urlpatterns = router.urls

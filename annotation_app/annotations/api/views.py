@@ -3,7 +3,12 @@
 Annotators create targets, prompts, revisions and events on their projects' cases; reviewers accept or
 reject submitted targets. Mask revisions and events are append-only: GET and POST, never PUT, PATCH or
 DELETE. A submitted or accepted target is locked: new prompts and revisions are refused (409) until a
-reviewer rejects it.
+reviewer rejects it; a reviewer may still fix a submitted target (a revision with source "review").
+
+Assignment: an annotator edits only the targets assigned to them (Target.editable_by; 403 otherwise,
+unless the project's setting `annotators_edit_unassigned` is on) and starts targets only on cases
+assigned to them or to nobody. Nobody accepts or rejects their own work (403).
+Reviewers pin comments to a frame and position of a target (/api/slice-comments/).
 """
 
 import json
@@ -26,10 +31,20 @@ from annotation_app.annotations.api.serializers import (
     MaskRevisionSerializer,
     PromptSerializer,
     ReviewSerializer,
+    SliceCommentSerializer,
     TargetSerializer,
     prefetch_event_relations,
 )
-from annotation_app.annotations.models import InteractionEvent, MaskRevision, Prompt, Target, TargetStatus
+from annotation_app.annotations.models import (
+    InteractionEvent,
+    MaskRevision,
+    MaskSource,
+    Prompt,
+    PromptKind,
+    SliceComment,
+    Target,
+    TargetStatus,
+)
 from annotation_app.lib.errors import Conflict
 from annotation_app.lib.roles import Role, role_at_least
 from annotation_app.lib.viewsets import AppendOnlyViewSet, CreateReadViewSet, ProjectScopedViewSet
@@ -42,6 +57,21 @@ MAX_EVENTS_PER_BATCH = 500
 def ensure_editable(target: Target) -> None:
     if target.status in LOCKED:
         raise Conflict(f"target is {target.status}; it cannot be edited until a reviewer rejects it")
+
+
+def ensure_assigned(view: ProjectScopedViewSet, target: Target) -> None:
+    """403 when the caller's role and the project's assignment policy do not let them edit `target`."""
+    if not target.editable_by(view.request.user, view.role_in(target.case.project_id)):
+        who = target.case.assignee.get_username() if target.case.assignee_id else "the annotator who created it"
+        raise PermissionDenied(f"This target is assigned to {who}; a manager can assign the case to you.")
+
+
+def ensure_case_open(view: ProjectScopedViewSet, case) -> None:
+    user = view.request.user
+    if user.is_superuser or role_at_least(view.role_in(case.project_id), Role.REVIEWER):
+        return
+    if not case.open_to_annotator(user):
+        raise PermissionDenied(f"Case {case.name} is assigned to {case.assignee.get_username()}.")
 
 
 class TargetFilter(django_filters.FilterSet):
@@ -74,12 +104,14 @@ class TargetViewSet(ProjectScopedViewSet):
             cur_rev_number=Subquery(latest.values("number")[:1]),
             cur_rev_source=Subquery(latest.values("source")[:1]),
             cur_rev_voxels=Subquery(latest.values("voxel_count")[:1]),
+            cur_rev_bbox=Subquery(latest.values("bbox")[:1]),
         )
         return super().get_queryset()
 
     def perform_create(self, serializer):
         case = serializer.validated_data["case"]
         self.check_create_permission(case.project_id)
+        ensure_case_open(self, case)
         extra = {"created_by": self.request.user}
         if "round" not in serializer.validated_data:
             # A target belongs to the round that is open when it is made (None if none is open).
@@ -88,8 +120,13 @@ class TargetViewSet(ProjectScopedViewSet):
             serializer.save(**extra)
 
     def perform_update(self, serializer):
+        ensure_assigned(self, serializer.instance)
         ensure_editable(serializer.instance)
         super().perform_update(serializer)
+
+    def _ensure_not_own_work(self, target: Target) -> None:
+        if target.is_work_of(self.request.user):
+            raise PermissionDenied("You cannot review your own work; another reviewer must.")
 
     def _reply(self, target: Target) -> Response:
         return Response(self.get_serializer(self.get_queryset().get(pk=target.pk)).data)
@@ -99,6 +136,7 @@ class TargetViewSet(ProjectScopedViewSet):
     def submit(self, request, pk=None):
         target = self.get_object()
         self.action_data(ReviewSerializer)  # refuses unexpected fields; a submit has no comment
+        ensure_assigned(self, target)
         target.submit()
         return self._reply(target)
 
@@ -106,6 +144,7 @@ class TargetViewSet(ProjectScopedViewSet):
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         target = self.get_object()
+        self._ensure_not_own_work(target)
         target.accept(request.user, self.action_data(ReviewSerializer)["comment"])
         return self._reply(target)
 
@@ -113,6 +152,7 @@ class TargetViewSet(ProjectScopedViewSet):
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         target = self.get_object()
+        self._ensure_not_own_work(target)
         target.reject(request.user, self.action_data(ReviewSerializer)["comment"])
         return self._reply(target)
 
@@ -128,11 +168,17 @@ class PromptViewSet(CreateReadViewSet):
     def perform_create(self, serializer):
         target = serializer.validated_data["target"]
         self.check_create_permission(target.case.project_id)
+        ensure_assigned(self, target)
         ensure_editable(target)
-        serializer.save(author=self.request.user)
+        prompt = serializer.save(author=self.request.user)
+        if prompt.kind == PromptKind.BOX:
+            # The first box says where the object is: the target's location (and key frame) if unset.
+            Target.objects.filter(pk=target.pk, location__isnull=True).update(location={"box": prompt.payload["box"]})
+            Target.objects.filter(pk=target.pk, key_frame__isnull=True).update(key_frame=prompt.frame)
 
     def _set_withdrawn(self, value: bool) -> Response:
         prompt = self.get_object()
+        ensure_assigned(self, prompt.target)
         ensure_editable(prompt.target)
         if not Prompt.objects.filter(pk=prompt.pk, withdrawn=not value).update(withdrawn=value):
             raise Conflict("prompt is already withdrawn" if value else "prompt is not withdrawn")
@@ -164,8 +210,13 @@ class MaskRevisionViewSet(AppendOnlyViewSet):
     def create(self, request, *args, **kwargs):
         body = self.action_data(MaskRevisionCreateSerializer)
         target = body["target"]
+        review_fix = body["source"] == MaskSource.REVIEW
         self.check_create_permission(target.case.project_id)
-        ensure_editable(target)
+        ensure_assigned(self, target)
+        if review_fix:
+            self._ensure_may_fix(target)
+        else:
+            ensure_editable(target)
         shape = [int(s) for s in target.case.shape[:3]]
         if "mask_b64" in body:
             mask = decode_full_mask(body["mask_b64"], shape)
@@ -175,12 +226,24 @@ class MaskRevisionViewSet(AppendOnlyViewSet):
         with transaction.atomic():
             # Re-check under the row lock: a submit that races this request must win or lose whole.
             target = Target.objects.select_for_update().select_related("case").get(pk=target.pk)
-            ensure_editable(target)
+            if review_fix:
+                self._ensure_may_fix(target)
+            else:
+                ensure_editable(target)
             revision = MaskRevision.append(target, mask, body["source"], author=request.user, note=body["note"])
-            if target.status != TargetStatus.CORRECTING:
+            if not review_fix and target.status != TargetStatus.CORRECTING:
                 target.mark_correcting()
         revision = MaskRevision.objects.defer("data").get(pk=revision.pk)
         return Response(self.get_serializer(revision).data, status=status.HTTP_201_CREATED)
+
+    def _ensure_may_fix(self, target: Target) -> None:
+        """A reviewer's fix: reviewers and above, on a submitted target, not their own work."""
+        if not self.has_role(target.case.project_id, Role.REVIEWER):
+            raise PermissionDenied("Only reviewers record review fixes.")
+        if target.status != TargetStatus.SUBMITTED:
+            raise Conflict(f"target is {target.status}; reviewers fix submitted targets only")
+        if target.is_work_of(self.request.user):
+            raise PermissionDenied("You cannot review your own work; another reviewer must.")
 
     @extend_schema(
         parameters=[
@@ -198,6 +261,22 @@ class MaskRevisionViewSet(AppendOnlyViewSet):
         # A revision never changes, so the browser may keep it for good.
         response["Cache-Control"] = "private, max-age=31536000, immutable"
         return response
+
+
+class SliceCommentViewSet(CreateReadViewSet):
+    """Reviewers pin comments to a frame and position; every member of the project reads them."""
+
+    queryset = SliceComment.objects.select_related("author")
+    serializer_class = SliceCommentSerializer
+    project_field = "target__case__project"
+    filterset_fields = ["target", "frame"]
+    ordering_fields = ["id", "frame", "created_at"]
+    required_roles = {"create": Role.REVIEWER}
+
+    def perform_create(self, serializer):
+        target = serializer.validated_data["target"]
+        self.check_create_permission(target.case.project_id)
+        serializer.save(author=self.request.user)
 
 
 class EventFilter(django_filters.FilterSet):

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from annotation_app.imaging.models import Case, CaseStatus
+from annotation_app.lib.roles import Role, role_at_least
 from annotation_app.lib.serializers import StrictModelSerializer
 
 
@@ -14,6 +15,10 @@ class CaseSerializer(StrictModelSerializer):
         queryset=get_user_model().objects.all(), allow_null=True, required=False
     )
     assignee_username = serializers.CharField(source="assignee.username", read_only=True, default=None)
+    reviewer = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(), allow_null=True, required=False
+    )
+    reviewer_username = serializers.CharField(source="reviewer.username", read_only=True, default=None)
 
     class Meta:
         model = Case
@@ -35,6 +40,8 @@ class CaseSerializer(StrictModelSerializer):
             "error",
             "assignee",
             "assignee_username",
+            "reviewer",
+            "reviewer_username",
             "image_meta",
             "created_at",
             "updated_at",
@@ -73,6 +80,13 @@ class CaseSerializer(StrictModelSerializer):
             and not user.memberships.filter(project_id=self.instance.project_id).exists()
         ):
             raise serializers.ValidationError("the assignee must be a member of the case's project")
+        return user
+
+    def validate_reviewer(self, user):
+        if user is None or self.instance is None or user.is_superuser:
+            return user
+        if not role_at_least(self.instance.project.role_of(user), Role.REVIEWER):
+            raise serializers.ValidationError("the reviewer must be a reviewer (or above) of the case's project")
         return user
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from annotation_app.imaging.api.assignment import CaseAssignmentViewSet
 from annotation_app.imaging.api.views import CaseViewSet, ProjectExportView
 
 router = DefaultRouter(trailing_slash=True)
@@ -8,6 +9,7 @@ router.include_root_view = False
 router.register("cases", CaseViewSet, basename="case")
 
 urlpatterns = [
+    path("cases/assign/", CaseAssignmentViewSet.as_view({"post": "assign"}), name="case-assign"),
     path("projects/<int:pk>/export/", ProjectExportView.as_view(), name="project-export"),
     *router.urls,
 ]

@@ -79,7 +79,7 @@ def binary(
 
 class CaseViewSet(ProjectScopedViewSet):
     serializer_class = CaseSerializer
-    queryset = Case.objects.select_related("assignee")
+    queryset = Case.objects.select_related("assignee", "reviewer")
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     required_roles = {
         "upload": Role.MANAGER,
@@ -119,6 +119,8 @@ class CaseViewSet(ProjectScopedViewSet):
             queryset = queryset.filter(assignee_id=_int_or_none(params["assignee"]))
         if params.get("mine") in ("1", "true", "yes"):
             queryset = queryset.filter(assignee=self.request.user)
+        if params.get("reviewing") in ("1", "true", "yes"):
+            queryset = queryset.filter(reviewer=self.request.user)
         return queryset
 
     # --- CRUD

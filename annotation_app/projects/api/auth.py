@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation_app.projects.api.serializers import LoginSerializer, MeSerializer
+from annotation_app.projects.models import can_create_projects
 
 #: failed sign-ins allowed per (username, client address) within the window, before a 429
 MAX_FAILURES = 10
@@ -79,6 +80,7 @@ class MeView(APIView):
             "id": user.pk,
             "username": user.get_username(),
             "is_superuser": user.is_superuser,
+            "can_create_projects": can_create_projects(user),
             "memberships": memberships,
         }
         return Response(MeSerializer(data).data)

@@ -11,11 +11,11 @@ from annotation_app.lib.serializers import (
     StrictModelSerializer,
     StrictSerializer,
 )
-from annotation_app.projects.models import Membership, Project
+from annotation_app.projects.models import EDIT_UNASSIGNED, Membership, Project
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 #: project settings the product reads, with their validators
-_SETTINGS = {"idle_threshold_s": (int, 1, 3600)}
+_SETTINGS = {"idle_threshold_s": (int, 1, 3600), EDIT_UNASSIGNED: (bool, False, True)}
 
 
 class ProjectSerializer(StrictModelSerializer):
@@ -57,6 +57,10 @@ class ProjectSerializer(StrictModelSerializer):
             if key not in _SETTINGS:
                 raise serializers.ValidationError(f"unknown setting {key!r}.")
             kind, low, high = _SETTINGS[key]
+            if kind is bool:
+                if not isinstance(item, bool):
+                    raise serializers.ValidationError(f"{key} must be true or false.")
+                continue
             if not isinstance(item, kind) or isinstance(item, bool) or not low <= item <= high:
                 raise serializers.ValidationError(f"{key} must be an integer from {low} to {high}.")
         return value
@@ -99,4 +103,5 @@ class MeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
     is_superuser = serializers.BooleanField()
+    can_create_projects = serializers.BooleanField()
     memberships = MeMembershipSerializer(many=True)

@@ -1,6 +1,7 @@
 """Projects and memberships.
 
-Anyone signed in may create a project and becomes its admin. Managers edit projects and members, but
+Who may create a project is a setting (projects.models.can_create_projects: by default staff users
+and users a staff member allowed); the creator becomes its admin. Managers edit projects and members, but
 nobody grants a role above their own or changes a member who outranks them, and a project always
 keeps at least one admin.
 """
@@ -13,7 +14,7 @@ from annotation_app.lib.errors import Conflict
 from annotation_app.lib.roles import Role, role_at_least
 from annotation_app.lib.viewsets import ProjectScopedViewSet
 from annotation_app.projects.api.serializers import MembershipSerializer, ProjectSerializer
-from annotation_app.projects.models import Membership, Project
+from annotation_app.projects.models import Membership, Project, can_create_projects
 
 
 class ProjectFilter(django_filters.FilterSet):
@@ -38,7 +39,8 @@ class ProjectViewSet(ProjectScopedViewSet):
         return context
 
     def perform_create(self, serializer):
-        # Any signed-in user may start a project; the creator becomes its admin.
+        if not can_create_projects(self.request.user):
+            raise PermissionDenied("You may not create projects; ask a staff member to allow you.")
         with transaction.atomic():
             project = serializer.save(created_by=self.request.user)
             project.add_member(self.request.user, Role.ADMIN)

@@ -8,6 +8,8 @@ from annotation_app.projects.models import Membership, Project
 
 @pytest.mark.django_db
 def test_whoever_creates_a_project_becomes_its_admin(outsider, client_for):
+    outsider.is_staff = True  # who may create projects at all: test_project_creation.py
+    outsider.save(update_fields=["is_staff"])
     response = client_for(outsider).post("/api/projects/", {"name": "Knees", "modality": "MR"})
     assert response.status_code == 201, response.content
     body = response.json()
