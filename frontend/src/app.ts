@@ -141,13 +141,14 @@ export class App {
     const link = (href: string, text: string) => h("a", { href, class: location.hash.startsWith(href) ? "active" : "" }, text);
     this.nav.append(h("span", { class: "brand" }, "MedSAM2 annotate"));
     if (!me) return;
+    // Roles belong to projects: the bar shows pages, never one role for all projects.
     const role = this.topRole;
     this.nav.append(link("#/worklist", "Worklist"));
     if (roleAtLeast(role, "reviewer")) this.nav.append(link("#/review", "Review"));
-    if (roleAtLeast(role, "annotator")) this.nav.append(link("#/manage", "Projects"));
+    if (roleAtLeast(role, "annotator") || me.can_create_projects) this.nav.append(link("#/manage", "Projects"));
     this.nav.append(
       h("span", { class: "spacer" }),
-      h("span", { class: "who", "data-testid": "whoami" }, `${me.username}${role ? ` (${role})` : ""}`),
+      h("span", { class: "who", "data-testid": "whoami", title: me.memberships.map((m) => `${m.project_name}: ${m.role}`).join("\n") }, me.username),
       h("button", { class: "link", onclick: () => void this.logout() }, "Sign out"),
     );
   }

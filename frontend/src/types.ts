@@ -5,6 +5,8 @@ export interface Me {
   id: number;
   username: string;
   is_superuser: boolean;
+  /** may start projects (a server setting: staff and users a staff member allowed, by default) */
+  can_create_projects?: boolean;
   memberships: { project: number; project_name: string; role: Role }[];
 }
 
@@ -44,6 +46,10 @@ export interface Case {
   status: string;
   error: string;
   assignee: number | null;
+  assignee_username?: string | null;
+  /** who reviews this case's targets */
+  reviewer?: number | null;
+  reviewer_username?: string | null;
   image_meta: Record<string, unknown>;
   created_at: string;
   targets_count?: number;
@@ -66,6 +72,23 @@ export interface Target {
   created_by: number | null;
   review_comment: string;
   current_revision: RevisionSummary | null;
+  /** where the object is on the key frame (pixel coordinates) */
+  location?: { box?: [number, number, number, number]; point?: [number, number] } | null;
+  /** [first, last] frame of the current mask */
+  frame_range?: [number, number] | null;
+}
+
+/** A reviewer's note pinned to a frame and position of a target. */
+export interface SliceComment {
+  id: number;
+  target: number;
+  frame: number;
+  x: number;
+  y: number;
+  text: string;
+  author: number | null;
+  author_username: string | null;
+  created_at: string;
 }
 
 export interface Prompt {

@@ -20,7 +20,7 @@ export async function manageView(root: HTMLElement, app: App, params: URLSearchP
   const list = h(
     "ul",
     { class: "projects", "data-testid": "projects" },
-    ...projects.map((p) => h("li", { class: p.id === selected?.id ? "selected" : "" }, h("a", { href: `#/manage?project=${p.id}` }, p.name), ` · ${p.modality} · ${p.my_role ?? ""}`)),
+    ...projects.map((p) => h("li", { class: p.id === selected?.id ? "selected" : "" }, h("a", { href: `#/manage?project=${p.id}` }, p.name), ` · ${p.modality} · `, h("span", { class: "muted", "data-testid": `my-role-${p.id}` }, `you: ${p.my_role ?? "—"}`))),
   );
   const name = h("input", { placeholder: "New project name", "data-testid": "project-name" });
   const modality = h("select", {}, ...MODALITIES.map((m) => h("option", { value: m }, m)));
@@ -41,7 +41,9 @@ export async function manageView(root: HTMLElement, app: App, params: URLSearchP
       toast(errorText(err), "error");
     }
   });
-  root.append(h("div", { class: "manage" }, h("section", { class: "card" }, list, createForm), selected ? await projectPanel(api, app, selected) : h("p", { class: "muted" }, "Pick a project.")));
+  const mayCreate = !!app.me?.is_superuser || !!app.me?.can_create_projects;
+  const createPart = mayCreate ? createForm : h("p", { class: "muted", "data-testid": "no-create" }, "Creating projects is limited to staff and the users they allow.");
+  root.append(h("div", { class: "manage" }, h("section", { class: "card" }, list, createPart), selected ? await projectPanel(api, app, selected) : h("p", { class: "muted" }, "Pick a project.")));
   return { destroy() {} };
 }
 
@@ -127,20 +129,65 @@ async function projectPanel(api: ApiClient, app: App, p: Project): Promise<HTMLE
   // cases
   const casesSection = h("section", { class: "card" }, h("h3", {}, `Cases (${cases.length})`));
   const caseTable = h("table", { class: "table", "data-testid": "cases" });
+  const picked = new Set<number>();
+  caseTable.append(h("thead", {}, h("tr", {}, ...[canManage ? "" : null, "Case", "Kind", "Status", "Targets", "Annotator", "Reviewer"].filter((x) => x !== null).map((t) => h("th", {}, t as string)))));
   for (const c of cases) {
+    const pick = canManage ? h("input", { type: "checkbox", "data-testid": `pick-case-${c.id}`, onchange: (e: Event) => ((e.target as HTMLInputElement).checked ? picked.add(c.id) : picked.delete(c.id)) }) : null;
     append(
       caseTable,
-      h("tr", {},
+      h("tr", { "data-testid": `case-${c.id}` },
+        pick ? h("td", {}, pick) : null,
         h("td", {}, c.status === "ready" ? h("a", { href: `#/cases/${c.id}` }, c.name) : c.name),
         h("td", {}, `${c.kind} ${c.modality}`),
         h("td", {}, statusBadge(c.status), c.error ? h("div", { class: "error" }, c.error) : ""),
         h("td", {}, String(c.targets_count ?? "")),
+        h("td", { "data-testid": `assignee-${c.id}` }, c.assignee_username ?? "—"),
+        h("td", { "data-testid": `reviewer-${c.id}` }, c.reviewer_username ?? "—"),
       ),
     );
   }
   casesSection.append(caseTable);
+  if (canManage) casesSection.append(assignForm(api, p, members, picked, reload));
   panel.append(casesSection);
   return panel;
+}
+
+/** Assign the picked cases to an annotator and/or a reviewer, and the project's edit policy. */
+function assignForm(api: ApiClient, p: Project, members: Membership[], picked: Set<number>, reload: () => void): HTMLElement {
+  const options = (least: Role) => [
+    h("option", { value: "keep" }, "(keep)"),
+    h("option", { value: "none" }, "— nobody —"),
+    ...members.filter((m) => roleAtLeast(m.role, least)).map((m) => h("option", { value: String(m.user) }, `${m.username} (${m.role})`)),
+  ];
+  const annotator = h("select", { "data-testid": "assign-annotator" }, ...options("annotator"));
+  const reviewer = h("select", { "data-testid": "assign-reviewer" }, ...options("reviewer"));
+  const form = h("form", { class: "row" }, "Assign selected to ", annotator, " reviewed by ", reviewer, h("button", { type: "submit", "data-testid": "assign" }, "Assign"));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!picked.size) return toast("Tick the cases to assign first.", "error");
+    const body: Record<string, unknown> = { project: p.id, cases: [...picked] };
+    for (const [key, sel] of [["annotator", annotator], ["reviewer", reviewer]] as const) {
+      if (sel.value !== "keep") body[key] = sel.value === "none" ? null : Number(sel.value);
+    }
+    try {
+      const res = await api.post<{ updated: number }>("/api/cases/assign/", body);
+      toast(`${res.updated} case(s) assigned.`, "ok");
+      reload();
+    } catch (err) {
+      toast(errorText(err), "error");
+    }
+  });
+  const open = h("input", { type: "checkbox", "data-testid": "edit-unassigned", checked: !!p.settings.annotators_edit_unassigned });
+  open.addEventListener("change", async () => {
+    try {
+      await api.patch(`/api/projects/${p.id}/`, { settings: { ...p.settings, annotators_edit_unassigned: open.checked } });
+      p.settings = { ...p.settings, annotators_edit_unassigned: open.checked };
+      toast(open.checked ? "Annotators may now edit any target of this project." : "Annotators edit only the targets assigned to them.", "ok");
+    } catch (err) {
+      toast(errorText(err), "error");
+    }
+  });
+  return h("div", {}, form, h("label", { class: "inline" }, open, "Annotators may edit targets not assigned to them"));
 }
 
 function uploadSection(api: ApiClient, p: Project, reload: () => void): HTMLElement {

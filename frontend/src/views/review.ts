@@ -14,6 +14,9 @@ export async function reviewView(root: HTMLElement, app: App): Promise<View> {
         api.list<Target & { updated_at?: string }>("/api/targets/", { project: p.id, status: "submitted" }),
         api.list<Case>("/api/cases/", { project: p.id }),
       ]);
+      // my own work first: targets of the cases assigned to me for review
+      const mineFirst = (t: Target) => (cases.find((c) => c.id === t.case)?.reviewer === app.me?.id ? 0 : 1);
+      targets.sort((a, b) => mineFirst(a) - mineFirst(b));
       root.append(
         h("h2", {}, p.name),
         targets.length

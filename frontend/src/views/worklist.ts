@@ -14,11 +14,13 @@ export async function worklistView(root: HTMLElement, app: App): Promise<View> {
   let projects: Project[] = [];
   let cases: Case[] = [];
   let mine: Case[] = [];
+  let reviewing: Case[] = [];
   try {
-    [projects, cases, mine] = await Promise.all([
+    [projects, cases, mine, reviewing] = await Promise.all([
       api.list<Project>("/api/projects/"),
       api.list<Case>("/api/cases/"),
       api.list<Case>("/api/cases/", { mine: 1 }),
+      api.list<Case>("/api/cases/", { reviewing: 1 }),
     ]);
   } catch (err) {
     body.append(h("p", { class: "error" }, errorText(err)));
@@ -47,7 +49,11 @@ export async function worklistView(root: HTMLElement, app: App): Promise<View> {
           h("tbody", {}, ...rows.map(caseRow)),
         )
       : h("p", { class: "muted" }, "Nothing here.");
+  // my own work first: cases I annotate, then cases I review, then everything else
+  if (projects.length)
+    body.append(h("p", { class: "muted", "data-testid": "my-roles" }, "Your role: ", projects.map((p) => `${p.name}: ${p.my_role ?? "—"}`).join(" · ")));
   body.append(h("h2", {}, "Assigned to me"), table(mine, "mine-cases"));
+  if (reviewing.length) body.append(h("h2", {}, "To review"), table(reviewing, "reviewing-cases"));
   body.append(h("h2", {}, "All cases in my projects"), table(cases, "all-cases"));
 
   // targets of the current round, per project
