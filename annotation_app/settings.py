@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "annotation_app.rounds",
     "annotation_app.annotations",
     "annotation_app.propagation",
+    "annotation_app.timing",
     "annotation_app.pacs",
 ]
 

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/", include("annotation_app.rounds.api.urls")),
     path("api/", include("annotation_app.annotations.api.urls")),
     path("api/", include("annotation_app.propagation.api.urls")),
+    path("api/", include("annotation_app.timing.api.urls")),
     path("api/", include("annotation_app.pacs.api.urls")),
     path("", frontend_index, name="frontend"),
 ]

@@ -413,6 +413,17 @@ ROWS: list[Row] = [
     Row("list events", "get", "/api/events/", Role.MANAGER, own_ids=lambda w: {w.event.pk}),
     Row("read an event", "get", "/api/events/{w.event.pk}/", Role.MANAGER, denied=404),
     Row("send events", "post", "/api/events/", Role.ANNOTATOR, ok=201, body=_event),
+    # --- time per target and the round report (reviewers read timings, managers export and report)
+    Row(
+        "list target timings",
+        "get",
+        "/api/target-timings/?project={w.project.pk}",
+        Role.REVIEWER,
+        own_ids=lambda w: {w.target.pk, w.bare_target.pk, w.submitted_target.pk},
+    ),
+    Row("read a target's timing", "get", "/api/target-timings/{w.target.pk}/", Role.REVIEWER, denied=404),
+    Row("export target timings", "get", "/api/target-timings/export/?project={w.project.pk}", Role.MANAGER),
+    Row("read the timing report", "get", "/api/timing-report/?project={w.project.pk}", Role.MANAGER),
     # --- cases and imaging (helper E)
     Row("list cases", "get", "/api/cases/", Role.ANNOTATOR, own_ids=lambda w: {w.case.pk}),
     Row("read a case", "get", "/api/cases/{w.case.pk}/", Role.ANNOTATOR),

@@ -46,6 +46,9 @@ EVENT_KINDS = [
     "visibility_hidden",
     "visibility_visible",
     "idle",
+    # the browser's activity tracker: `active` when input resumes after `idle`, `heartbeat` while it goes on
+    "active",
+    "heartbeat",
     "custom",
 ]
 MAX_POINTS = 64
