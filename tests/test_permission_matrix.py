@@ -174,7 +174,33 @@ def world(project, other_project, owner, manager, reviewer, annotator, outsider,
     world.extras["comment"] = SliceComment.objects.create(
         target=submitted, author=reviewer, frame=0, x=2.0, y=3.0, text="check the rim"
     )
+    world.extras.update(_pacs_objects(project, annotator, reviewer))
     return world
+
+
+def _pacs_objects(project, annotator, reviewer) -> dict:
+    """A PACS connection of the project (at a closed port: searches reach it and fail, 502), an import,
+    two accepted targets, and a failed SEG send of the first."""
+    from annotation_app.pacs.models import DicomWebConnection, PacsImport, SegSend
+
+    closed = "http://127.0.0.1:9/dicom-web"
+    connection = DicomWebConnection.objects.create(
+        name="PACS", project=project, qido_url=closed, wado_url=closed, stow_url=closed, password="secret"
+    )
+    job = PacsImport.objects.create(project=project, connection=connection, study_uid="1.2.3", series_uid="1.2.3.1")
+    case = Case.objects.create(project=project, name="case 2", modality="CT", shape=[4, 8, 8], status=CaseStatus.READY)
+    accepted = []
+    for _ in range(2):
+        target = Target.objects.create(case=case, label="lesion", created_by=annotator)
+        MaskRevision.append(target, _mask(case, (1,)), "human", author=annotator)
+        target.submit()
+        target.accept(reviewer)
+        accepted.append(target)
+    failed = SegSend.objects.create(
+        target=accepted[0], revision=accepted[0].current_revision, connection=connection, status="failed",
+        error="PACS down", sop_instance_uid="1.2.3.9", series_instance_uid="1.2.3.8",
+    )  # fmt: skip
+    return {"pacs_connection": connection, "pacs_import": job, "unsent_target": accepted[1], "seg_send": failed}
 
 
 def _event(w: World) -> list:
@@ -508,6 +534,52 @@ ROWS: list[Row] = [
     ),
     # any member of any project may see the worker pool
     Row("see the workers", "get", "/api/workers/", ANYONE, outsider=200),
+    # --- PACS: only a site admin (superuser) writes connections, so every project role is refused
+    Row(
+        "list PACS connections", "get", "/api/pacs/connections/", Role.ANNOTATOR,
+        own_ids=lambda w: {w.extras["pacs_connection"].pk},
+    ),  # fmt: skip
+    Row("read a PACS connection", "get", "/api/pacs/connections/{w.extras[pacs_connection].pk}/", Role.ANNOTATOR),
+    Row(
+        "add a PACS connection (site admins only)", "post", "/api/pacs/connections/", Role.ANNOTATOR, ok=403,
+        outsider=403, body=lambda w: {"name": "x", "qido_url": "http://pacs.example/q", "wado_url": "http://pacs.example/w"},
+    ),  # fmt: skip
+    Row(
+        "edit a PACS connection (site admins only)", "patch", "/api/pacs/connections/{w.extras[pacs_connection].pk}/",
+        Role.ANNOTATOR, ok=403, outsider=403, body=lambda w: {"qido_url": "http://elsewhere.example/q"},
+    ),  # fmt: skip
+    Row(
+        "delete a PACS connection (site admins only)", "delete",
+        "/api/pacs/connections/{w.extras[pacs_connection].pk}/", Role.ANNOTATOR, ok=403, outsider=403,
+    ),  # fmt: skip
+    Row(
+        "search a PACS for studies", "get",
+        "/api/pacs/connections/{w.extras[pacs_connection].pk}/studies/?project={w.project.pk}&patient_id=X",
+        Role.MANAGER, ok=502,
+    ),  # fmt: skip
+    Row(
+        "search a PACS study for series", "get",
+        "/api/pacs/connections/{w.extras[pacs_connection].pk}/series/?project={w.project.pk}&study_uid=1.2.3",
+        Role.MANAGER, ok=502,
+    ),  # fmt: skip
+    Row(
+        "list PACS imports", "get", "/api/pacs/imports/", Role.ANNOTATOR, own_ids=lambda w: {w.extras["pacs_import"].pk}
+    ),  # fmt: skip
+    Row("read a PACS import", "get", "/api/pacs/imports/{w.extras[pacs_import].pk}/", Role.ANNOTATOR),
+    Row(
+        "import a series from a PACS", "post", "/api/pacs/imports/", Role.MANAGER, ok=201,
+        body=lambda w: {
+            "project": w.project.pk, "connection": w.extras["pacs_connection"].pk,
+            "study_uid": "1.2.3", "series_uid": "1.2.3.2",
+        },
+    ),  # fmt: skip
+    Row("list SEG sends", "get", "/api/pacs/sends/", Role.ANNOTATOR, own_ids=lambda w: {w.extras["seg_send"].pk}),
+    Row("read a SEG send", "get", "/api/pacs/sends/{w.extras[seg_send].pk}/", Role.ANNOTATOR),
+    Row(
+        "send an accepted target to a PACS", "post", "/api/pacs/sends/", Role.REVIEWER, ok=201,
+        body=lambda w: {"target": w.extras["unsent_target"].pk, "connection": w.extras["pacs_connection"].pk},
+    ),  # fmt: skip
+    Row("retry a failed SEG send", "post", "/api/pacs/sends/{w.extras[seg_send].pk}/retry/", Role.REVIEWER, ok=202),
 ]
 
 
