@@ -66,6 +66,9 @@ class PropagationJob(models.Model):
     #: {"queued_s": .., "load_s": .., "encode_s": .., "first_frame_s": .., "total_s": ..}
     timings = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
+    #: what the job did to the target's tracking session (inference_worker.sessions): a worker that
+    #: restarted replays these ops to rebuild the session identically
+    session_ops = models.JSONField(default=dict, blank=True)
     result_revision = models.ForeignKey(
         MaskRevision, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -17,6 +17,7 @@ A background thread beats the job's heartbeat while it runs, so a job whose work
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -35,13 +36,15 @@ from annotation_app.imaging.storage import open_case_array
 from annotation_app.lib.maskcodec import MaskFormatError, decode_slice_rle, encode_slice_rle
 from annotation_app.propagation import realtime
 from annotation_app.propagation.models import JobKind, JobStatus, PropagationJob
+from inference_worker import sessions
 from inference_worker.model_cache import CACHE, ModelUnavailable, choose_device
 from inference_worker.model_source import resolve_model_spec
+from inference_worker.sessions import SESSIONS
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "inference_worker.tasks.propagation.propagate_target"
-OBJ_ID = 1
+OBJ_ID = sessions.OBJ_ID
 EDITABLE = [TargetStatus.DRAFT, TargetStatus.PROPOSED, TargetStatus.CORRECTING]
 
 
@@ -127,11 +130,20 @@ def _test_frame_delay(results: Iterator, delay: float) -> Iterator:
 
 # --- prompts ---------------------------------------------------------------------------------------
 def collect_prompts(target: Target, height: int, width: int) -> dict[int, dict]:
-    """Live prompts merged per frame: {frame: {"box", "points", "labels", "mask"}} (coordinates x, y).
+    """Live prompts merged per frame: {frame: {"box", "points", "labels", "mask"}} (coordinates x, y)."""
+    return merge_prompts(live_prompts(target), height, width)
+
+
+def live_prompts(target: Target) -> list[Prompt]:
+    return list(Prompt.objects.filter(target=target, withdrawn=False).order_by("created_at", "id"))
+
+
+def merge_prompts(rows, height: int, width: int) -> dict[int, dict]:
+    """Prompts (in creation order) merged per frame: {frame: {"box", "points", "labels", "mask"}}.
 
     On one frame the latest box counts, all points accumulate, and a drawn mask wins over both."""
     frames: dict[int, dict] = {}
-    for prompt in Prompt.objects.filter(target=target, withdrawn=False).order_by("created_at", "id"):
+    for prompt in rows:
         entry = frames.setdefault(prompt.frame, {"box": None, "points": [], "labels": [], "mask": None})
         payload = prompt.payload or {}
         try:
@@ -156,6 +168,18 @@ def collect_prompts(target: Target, height: int, width: int) -> dict[int, dict]:
             where = f"prompt {prompt.pk} ({prompt.kind} on frame {prompt.frame})"
             raise JobError(f"{where} is invalid: {exc}") from None
     return frames
+
+
+def key_frame_of(target: Target, rows: list[Prompt], prompts: dict[int, dict]) -> int:
+    """The target's key frame: the one set on it, else the slice of its (first live) box, else the
+    lowest prompted slice; a key without prompts moves to the nearest prompted slice."""
+    key = target.key_frame
+    if key is None:
+        boxes = [p.frame for p in rows if p.kind == "box"]
+        key = boxes[0] if boxes else min(prompts)
+    if key not in prompts:
+        key = min(prompts, key=lambda f: (abs(f - key), f))
+    return key
 
 
 # --- the job ---------------------------------------------------------------------------------------
@@ -225,15 +249,14 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
 
     array = open_case_array(case)
     n_frames, height, width = int(array.shape[0]), int(array.shape[1]), int(array.shape[2])
-    prompts = collect_prompts(target, height, width)
+    rows = live_prompts(target)
+    prompts = merge_prompts(rows, height, width)
     if not prompts:
         raise JobError("the target has no prompts; place a box, points or a mask first")
-    key = target.key_frame if target.key_frame is not None else min(prompts)
-    if key not in prompts:
-        key = min(prompts, key=lambda f: abs(f - key))
     if any(not 0 <= f < n_frames for f in prompts):
         raise JobError(f"a prompt lies outside the case's {n_frames} frames")
-    first, last, passes = _frame_plan(job, n_frames, key)
+    key = key_frame_of(target, rows, prompts)
+    first, last, _ = _frame_plan(job, n_frames, key)
 
     tick = time.monotonic()
     window = model_window(case)
@@ -248,24 +271,97 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
         predictor = VolumePredictor(model, device=device, fast=fast)
         return predictor, predictor.init_state(np.asarray(array), modality=case.modality, window=window)
 
-    predictor, state, hit = CACHE.case_state(case_key, model_key, build)
-    predictor.reset(state)
+    predictor, base_state, hit = CACHE.case_state(case_key, model_key, build)
+    session_key = (*case_key, model_key, target.pk)
+    model_id = json.dumps([str(v) for v in model_key])
+    session, how = _session(target, predictor, base_state, session_key, model_id, height, width)
     timings["state_s"] = round(time.monotonic() - tick, 3)
     timings["features_cached"] = float(hit)
+    timings["session"] = {"kept": 1.0, "rebuilt": 2.0}.get(how, 0.0)
     realtime.set_case_affinity(case.pk, worker.split("#")[0])
 
-    # Frames this job will yield: the prompted ones in range, plus the propagation passes.
-    planned = {f for f in prompts if first <= f <= last}
-    if job.kind == JobKind.PROPAGATE:
-        for direction, steps in passes:
-            planned.update(range(key, key + steps + 1) if direction == "forward" else range(key - steps, key + 1))
+    live = {p.pk: p.frame for p in rows}
+    plan = sessions.plan_job(
+        session.applied, live, key, first, last, job.direction, job.kind == JobKind.PROPAGATE,
+        local=job.frame_range is None,
+    )
+    ids_by_frame: dict[int, list[int]] = {}
+    for p in rows:
+        ids_by_frame.setdefault(p.frame, []).append(p.pk)
+    try:
+        outcome = _run_plan(job, predictor, session.state, plan, prompts, first, last, timings, t0)
+    except BaseException:
+        SESSIONS.drop(session_key)  # the state may hold part of this job: rebuild it next time
+        raise
+    CACHE.refresh_size(case_key, model_key)
+    if outcome is None:
+        SESSIONS.drop(session_key)
+        job.mark_cancelled()
+        return {"job": job.pk, "status": job.status}
+
+    timings["total_s"] = round(time.monotonic() - t0, 3)
+    ops = sessions.ops_record(plan, ids_by_frame, model_id)
+    try:
+        revision = _write_result(job, target, case, outcome, timings, ops)
+    except BaseException:
+        SESSIONS.drop(session_key)
+        raise
+    session.applied, session.last_job = set(live), job.pk
+    SESSIONS.put(session_key, session)
+    return {"job": job.pk, "status": job.status, "revision": revision.pk, "frames": len(outcome)}
+
+
+def _session(target: Target, predictor, base_state, key: tuple, model_id: str, height: int, width: int):
+    """(session, "kept" | "rebuilt" | "new"): the target's session as the stored ops leave it.
+
+    The session in memory is used when it ends with the target's newest op; otherwise it is rebuilt
+    by replaying the ops since the last reset (when they were made with this model and none of their
+    prompts was withdrawn since); otherwise a new, empty session (the job then resets)."""
+    chain = list(
+        PropagationJob.objects.filter(target=target, status=JobStatus.SUCCEEDED)
+        .exclude(session_ops={})
+        .order_by("finished_at", "id")
+        .values_list("pk", "session_ops")
+    )
+    held = SESSIONS.get(key)
+    if held is not None and chain and held.last_job == chain[-1][0] and held.model == model_id:
+        return held, "kept"
+    resets = [i for i, (_, ops) in enumerate(chain) if ops.get("reset")]
+    since = chain[resets[-1]:] if resets else []
+    fresh = sessions.TargetSession(sessions.fresh_state(base_state), None, None, model_id)
+    if not since or any(ops.get("model") != model_id for _, ops in since):
+        return fresh, "new"
+    applied = {int(i) for _, ops in since for _, ids in ops.get("prompts", []) for i in ids}
+    withdrawn = Prompt.objects.filter(pk__in=applied, withdrawn=True).exists()
+    if withdrawn or len(applied) != Prompt.objects.filter(pk__in=applied, target=target).count():
+        return fresh, "new"  # an undo since: the job starts over from the live prompts
+
+    def merged(ids: list[int]) -> dict:
+        rows = list(Prompt.objects.filter(pk__in=ids).order_by("created_at", "id"))
+        return next(iter(merge_prompts(rows, height, width).values()))
+
+    sessions.replay(predictor, fresh.state, [ops for _, ops in since], merged)
+    fresh.applied, fresh.last_job = applied, since[-1][0]
+    SESSIONS.rebuilds += 1
+    return fresh, "rebuilt"
+
+
+def _run_plan(job, predictor, state, plan: sessions.Plan, prompts: dict, first: int, last: int, timings: dict,
+              t0: float) -> dict[int, tuple[np.ndarray, float, float]] | None:
+    """Re-prompt the plan's frames, then run its passes, publishing every frame at once (the first
+    prompted frame before any propagated one); None when cancelled."""
+    planned = {f for f in plan.frames if first <= f <= last}
+    for direction, start, steps in plan.passes:
+        planned.update(range(start, start + steps + 1) if direction == "forward" else range(start - steps, start + 1))
     frames_total = len(planned)
     results: dict[int, tuple[np.ndarray, float, float]] = {}
-    cancelled = False
     stop = threading.Event()  # set when the cancel flag is seen; the predictor checks it per frame
 
+    painted = {f: p["mask"] for f, p in prompts.items() if p["mask"] is not None}
+
     def record(res) -> bool:
-        mask = np.asarray(res.masks[0], dtype=bool)
+        # a painted (mask-prompted) slice keeps the human's pixels, not the model's low-res copy of them
+        mask = np.asarray(painted.get(int(res.frame_idx), res.masks[0]), dtype=bool)
         score, iou = float(np.asarray(res.object_scores)[0]), float(np.asarray(res.ious)[0])
         results[int(res.frame_idx)] = (mask, score, iou)
         realtime.publish_frame(job.pk, int(res.frame_idx), encode_slice_rle(mask), score, iou)
@@ -275,51 +371,36 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
         return keep_going
 
     tick = time.monotonic()
-    for frame in [key, *sorted(f for f in prompts if f != key)]:
-        p = prompts[frame]
-        res = predictor.add_prompt(
-            state,
-            frame,
-            OBJ_ID,
-            box=p["box"] if p["mask"] is None else None,
-            points=(p["points"] or None) if p["mask"] is None else None,
-            labels=(p["labels"] or None) if p["mask"] is None else None,
-            mask=p["mask"],
-        )
+    if plan.reset:
+        predictor.reset(state)
+    for i, frame in enumerate(plan.frames):
+        res = sessions.apply_prompt(predictor, state, frame, prompts[frame])
         if first <= frame <= last and not record(res):
-            cancelled = True
-            break
-        if frame == key:
+            return None
+        if i == 0:
             timings["first_frame_s"] = round(time.monotonic() - t0, 3)
     timings["prompts_s"] = round(time.monotonic() - tick, 3)
-
-    if job.kind == JobKind.PROPAGATE and not cancelled:
+    if plan.passes:
         tick = time.monotonic()
         delay = _env_float("MEDSAM2_TEST_FRAME_DELAY_S", 0.0)
-        for direction, max_frames in passes:
+        for direction, start, max_frames in plan.passes:
             stream = predictor.propagate(
-                state, direction=direction, start_frame=key, max_frames=max_frames, should_cancel=stop.is_set
+                state, direction=direction, start_frame=start, max_frames=max_frames, should_cancel=stop.is_set
             )
             if delay > 0:
                 stream = _test_frame_delay(stream, delay)
             for res in stream:
                 if first <= int(res.frame_idx) <= last and not record(res):
-                    cancelled = True
-                    break
-            if cancelled:
-                break
+                    return None
+            if stop.is_set():
+                return None
         timings["propagate_s"] = round(time.monotonic() - tick, 3)
-    CACHE.refresh_size(case_key, model_key)
-    if cancelled:
-        job.mark_cancelled()
-        return {"job": job.pk, "status": job.status}
-
-    timings["total_s"] = round(time.monotonic() - t0, 3)
-    revision = _write_result(job, target, case, results, timings)
-    return {"job": job.pk, "status": job.status, "revision": revision.pk, "frames": len(results)}
+    return results
 
 
-def _write_result(job: PropagationJob, target: Target, case, results: dict, timings: dict) -> MaskRevision:
+def _write_result(
+    job: PropagationJob, target: Target, case, results: dict, timings: dict, ops: dict | None = None
+) -> MaskRevision:
     """One revision: the current mask with the frames this job computed replaced (frames outside the
     job's range or direction keep what the annotator had); in the same transaction the job succeeds and
     the target becomes proposed."""
@@ -350,6 +431,8 @@ def _write_result(job: PropagationJob, target: Target, case, results: dict, timi
         )
         locked.mark_proposed()
         job.succeed(revision, timings)
+        if ops is not None:
+            PropagationJob.objects.filter(pk=job.pk).update(session_ops=ops)
     return revision
 
 

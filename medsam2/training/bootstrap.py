@@ -49,6 +49,7 @@ import torch
 
 from medsam2.configs import get_config
 from medsam2.modeling.sam2_base import SAM2Base
+from medsam2.training.clicks import evaluate_clicks
 from medsam2.training.data import AugmentConfig, Case, ClipDataset
 from medsam2.training.evaluate import evaluate
 from medsam2.training.loop import PromptConfig, TrainConfig, train
@@ -99,6 +100,11 @@ class BootstrapConfig:
     zoom_prob: float = 0.5
     prob_mask: float = 0.25
     num_corrections: int = 1
+    max_correct_frames: int = 2  # frames of a box-prompted clip that get correction clicks
+    # a checkpoint to continue from instead of random weights ("" = from scratch): the click
+    # fine-tune starts from the shipped model (its Fourier scale is in the weights, pe_scale is
+    # then not applied again)
+    init_from: str = ""
     ema_decay: float = 0.999  # > 0: ship an exponential moving average of the weights
     threads: int = 1  # the step is latency-bound: more threads mostly add contention
     # time a few steps first and plan no more steps than fit 85% of the CPU cap, so that a slower
@@ -168,8 +174,9 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
     work = Path(work_dir) if work_dir is not None else Path(tempfile.gettempdir()) / f"medsam2_bootstrap_{cfg.seed}"
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
-    model = build_model(CONFIG_NAME)
-    if cfg.pe_scale != 1.0:
+    model = build_model(CONFIG_NAME, checkpoint=cfg.init_from or None)
+    init_sha = file_sha256(Path(cfg.init_from)) if cfg.init_from else None
+    if cfg.pe_scale != 1.0 and not cfg.init_from:
         with torch.no_grad():
             model.sam_prompt_encoder.pe_layer.positional_encoding_gaussian_matrix.mul_(cfg.pe_scale)
     # train and validation phantoms come from disjoint seed streams
@@ -185,7 +192,8 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
 
     tcfg = TrainConfig(
         epochs=1, seed=cfg.seed, show_progress=show_progress, checkpoint_every=100, ema_decay=cfg.ema_decay,
-        prompts=PromptConfig(prob_mask=cfg.prob_mask, num_corrections=cfg.num_corrections),
+        prompts=PromptConfig(prob_mask=cfg.prob_mask, num_corrections=cfg.num_corrections,
+                             max_correct_frames=cfg.max_correct_frames),
         loss=LossWeights(obj=cfg.obj_weight, all_candidates=cfg.all_candidates, absent_mask=cfg.absent_mask),
         optim=OptimConfig(lr_encoder=cfg.lr, lr_other=cfg.lr, layer_decay=1.0, warmup_steps=cfg.warmup_steps,
                           grad_clip=cfg.grad_clip),
@@ -199,6 +207,7 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
     save_checkpoint(model, weights)
     t_eval = time.perf_counter()
     scores = evaluate(model, val_cases, tolerance_mm=2.0, show_progress=show_progress)
+    clicks = evaluate_clicks(model, val_cases).summary()
     meta = {
         "config": CONFIG_NAME,
         "image_size": model.image_size,
@@ -206,6 +215,7 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
         "parameters": sum(p.numel() for p in model.parameters()),
         "seed": cfg.seed,
         "bootstrap": asdict(cfg),
+        "init_from_sha256": init_sha,
         "steps_done": result.global_step,
         "steps_planned": result.total_steps,
         "calibration_cpu_ms_per_step": step_cpu_ms,
@@ -219,6 +229,8 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
                        "mean_dice": scores.mean_dice, "mean_nsd_2mm": scores.mean_nsd,
                        "target_dice": TARGET_DICE, "meets_target": bool(scores.mean_dice >= TARGET_DICE),
                        "per_case": scores.per_case()},
+        "clicks": {"protocol": "one click at the centre of the largest error region of the worst slice of a "
+                              "propagated lesion (medsam2.training.clicks)", **clicks},
         "sha256": file_sha256(weights),
         "torch": torch.__version__,
         "machine": f"{platform.machine()} {torch.get_num_threads()} thread(s)",
