@@ -129,4 +129,9 @@ curl -fsS -o /dev/null "$BASE_URL/" || { echo "e2e: web server did not start" >&
 echo "== e2e: browser tests"
 export CHROMIUM E2E_ANNOTATOR="${E2E_ANNOTATOR:-demo-annotator}" E2E_REVIEWER="${E2E_REVIEWER:-demo-reviewer}" E2E_PASSWORD="$DEMO_PASSWORD"
 export E2E_ARTIFACTS="${E2E_ARTIFACTS:-$ROOT/test-artifacts}"
-npm --prefix frontend run e2e
+if [ -n "${E2E_ONLY:-}" ]; then
+    # one test file, e.g. E2E_ONLY=lifecycle.test.mjs
+    (cd frontend && node --test "e2e/$E2E_ONLY")
+else
+    npm --prefix frontend run e2e
+fi

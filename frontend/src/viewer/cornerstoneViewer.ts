@@ -3,6 +3,12 @@
  * `medsam2:<case>:<axis>:<index>` backed by SliceSource (GET .../slice/?format=raw), metadata from a
  * provider that derives plane/pixel modules from the case geometry (so no DICOM is needed).
  * Cornerstone falls back to its CPU renderer by itself when WebGL is unavailable.
+ *
+ * Lifecycle: the page keeps ONE RenderingEngine with one WebGL context for its whole life; each viewer
+ * enables its element as its own viewport and disables it on destroy. (An engine per viewer created
+ * Cornerstone's default pool of 7 contexts each time, and destroying it does not free them at once:
+ * after ~3 case opens Chromium warned "Too many active WebGL contexts".) After destroy every method is
+ * a no-op and `spec` is null, so a late overlay frame or slice response draws nothing.
  */
 import {
   Enums,
@@ -23,7 +29,10 @@ import { clampIndex, type Axis, type Point, type StackSpec, type ViewerEvents, t
 
 const SCHEME = "medsam2";
 let initialised = false;
-let engineCounter = 0;
+let viewportCounter = 0;
+let sharedEngine: RenderingEngine | null = null;
+/** WebGL contexts the shared engine keeps (Cornerstone's default is 7 per engine) */
+const WEBGL_CONTEXTS = 1;
 /** the slice source and geometry behind each (case, axis), for the global loader and provider */
 const registry = new Map<string, { source: SliceSource; spec: StackSpec }>();
 
@@ -129,15 +138,28 @@ function loadImage(imageId: string): { promise: Promise<Types.IImage> } {
 
 function ensureInit(): void {
   if (initialised) return;
-  init();
+  init({ rendering: { webGlContextCount: WEBGL_CONTEXTS } } as Parameters<typeof init>[0]);
   registerImageLoader(SCHEME, loadImage as unknown as Types.ImageLoaderFn);
   metaData.addProvider(metadataProvider as (type: string, ...q: string[]) => unknown, 10000);
   initialised = true;
 }
 
+/** The page's one rendering engine, created on first use and kept for the page's life. */
+export function renderingEngine(): RenderingEngine {
+  ensureInit();
+  if (!sharedEngine) sharedEngine = new RenderingEngine("medsam2-engine");
+  return sharedEngine;
+}
+
+/** How many viewports the shared engine drives now (tests check that closed viewers leave none). */
+export function activeViewportCount(): number {
+  return sharedEngine ? sharedEngine.getViewports().length : 0;
+}
+
 export class CornerstoneViewer implements ViewerService {
   private engine: RenderingEngine;
-  private viewportId = "main";
+  private viewportId = `medsam2-vp-${++viewportCounter}`;
+  private destroyed = false;
   private events = new Emitter<ViewerEvents>();
   private current: StackSpec | null = null;
   private idx = 0;
@@ -150,13 +172,13 @@ export class CornerstoneViewer implements ViewerService {
     readonly element: HTMLElement,
     private readonly source: SliceSource,
   ) {
-    ensureInit();
-    this.engine = new RenderingEngine(`medsam2-engine-${++engineCounter}`);
+    this.engine = renderingEngine();
     this.engine.enableElement({ viewportId: this.viewportId, type: Enums.ViewportType.STACK, element: element as HTMLDivElement });
     element.addEventListener(Enums.Events.IMAGE_RENDERED, this.onRendered);
     // which Cornerstone path draws (WebGL, or its CPU fallback when WebGL is unavailable)
     element.dataset.renderer = getShouldUseCPURendering() ? "cpu" : "webgl";
     this.resizeObserver = new ResizeObserver(() => {
+      if (this.destroyed) return;
       this.engine.resize(true, true);
       this.events.emit("render", null);
     });
@@ -171,8 +193,13 @@ export class CornerstoneViewer implements ViewerService {
     return this.engine.getViewport(this.viewportId) as StackViewport;
   }
 
+  /** the viewport while this viewer lives; null once destroyed (or disabled by Cornerstone) */
+  private get live(): StackViewport | null {
+    return this.destroyed ? null : ((this.engine.getViewport(this.viewportId) as StackViewport | undefined) ?? null);
+  }
+
   get spec(): StackSpec | null {
-    return this.current;
+    return this.destroyed ? null : this.current;
   }
 
   get index(): number {
@@ -189,15 +216,18 @@ export class CornerstoneViewer implements ViewerService {
     this.idx = clampIndex(index, spec.count);
     const ids = Array.from({ length: spec.count }, (_, i) => imageIdFor(spec.caseId, spec.axis, i));
     try {
-      await this.viewport.setStack(ids, this.idx);
+      const vp = this.live;
+      if (!vp) return;
+      await vp.setStack(ids, this.idx);
     } catch (err) {
-      this.events.emit("error", err instanceof Error ? err.message : String(err));
+      if (!this.destroyed) this.events.emit("error", err instanceof Error ? err.message : String(err));
       return;
     }
     if (!this.explicitWindow) {
       const s = await this.source.get(spec.caseId, spec.axis, this.idx);
       this.win = windowFromRange(s.min, s.max);
     }
+    if (!this.live) return;
     this.applyWindow();
     this.viewport.render();
     this.events.emit("index", this.idx);
@@ -210,11 +240,14 @@ export class CornerstoneViewer implements ViewerService {
     this.idx = i;
     this.events.emit("index", i);
     try {
-      await this.viewport.setImageIdIndex(i);
+      const vp = this.live;
+      if (!vp) return;
+      await vp.setImageIdIndex(i);
     } catch (err) {
-      this.events.emit("error", err instanceof Error ? err.message : String(err));
+      if (!this.destroyed) this.events.emit("error", err instanceof Error ? err.message : String(err));
       return;
     }
+    if (!this.live) return;
     this.applyWindow();
     this.viewport.render();
     this.source.prefetch(this.current.caseId, this.current.axis, i, this.current.count);
@@ -223,6 +256,7 @@ export class CornerstoneViewer implements ViewerService {
   setWindow(w: Window): void {
     this.win = { width: Math.max(1, w.width), level: w.level };
     this.explicitWindow = true;
+    if (!this.live) return;
     this.applyWindow();
     this.viewport.render();
     this.events.emit("window", this.win);
@@ -236,7 +270,8 @@ export class CornerstoneViewer implements ViewerService {
 
   /** Zoom by moving the camera: parallel scale / factor, then shift so `at` stays put. */
   zoomBy(factor: number, at?: Point): void {
-    const vp = this.viewport;
+    const vp = this.live;
+    if (!vp) return;
     const cam = vp.getCamera();
     if (!cam.parallelScale) return;
     const before = at ? vp.canvasToWorld(at) : null;
@@ -251,7 +286,8 @@ export class CornerstoneViewer implements ViewerService {
 
   /** Move the image by (dx, dy) canvas pixels. */
   panBy(dx: number, dy: number): void {
-    const vp = this.viewport;
+    const vp = this.live;
+    if (!vp) return;
     const a = vp.canvasToWorld([0, 0]);
     const b = vp.canvasToWorld([dx, dy]);
     // the image follows the pointer, so the camera moves the opposite way
@@ -272,6 +308,7 @@ export class CornerstoneViewer implements ViewerService {
   }
 
   resetView(): void {
+    if (!this.live) return;
     this.viewport.resetCamera();
     this.viewport.render();
   }
@@ -284,15 +321,17 @@ export class CornerstoneViewer implements ViewerService {
    */
   canvasToImage(p: Point): Point {
     const s = this.current;
-    if (!s) return [0, 0];
-    const world = this.viewport.canvasToWorld(p);
+    const vp = this.live;
+    if (!s || !vp) return [0, 0];
+    const world = vp.canvasToWorld(p);
     return [world[0] / s.spacing[0] + 0.5, world[1] / s.spacing[1] + 0.5];
   }
 
   imageToCanvas(p: Point): Point {
     const s = this.current;
-    if (!s) return [0, 0];
-    const c = this.viewport.worldToCanvas([(p[0] - 0.5) * s.spacing[0], (p[1] - 0.5) * s.spacing[1], this.idx]);
+    const vp = this.live;
+    if (!s || !vp) return [0, 0];
+    const c = vp.worldToCanvas([(p[0] - 0.5) * s.spacing[0], (p[1] - 0.5) * s.spacing[1], this.idx]);
     return [c[0], c[1]];
   }
 
@@ -301,10 +340,13 @@ export class CornerstoneViewer implements ViewerService {
   }
 
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     this.resizeObserver.disconnect();
     this.element.removeEventListener(Enums.Events.IMAGE_RENDERED, this.onRendered);
     this.events.clear();
-    this.engine.destroy();
+    // free this viewport only; the shared engine (and its one WebGL context) serves the next viewer
+    if (this.engine.getViewport(this.viewportId)) this.engine.disableElement(this.viewportId);
     if (this.current) {
       const prefix = `${SCHEME}:${this.current.caseId}:${this.current.axis}:`;
       for (let i = 0; i < this.current.count; i++) if (cache.getImageLoadObject(prefix + i)) cache.removeImageLoadObject(prefix + i);

@@ -45,6 +45,8 @@ export class Overlay {
   private layers: OverlayLayer[] = [];
   private unsubs: (() => void)[] = [];
   private frameRequested = false;
+  private frameHandle = 0;
+  private destroyed = false;
   mask: MaskImage | null = null;
   color = "#ff4d4f";
   opacity = 0.45;
@@ -88,15 +90,17 @@ export class Overlay {
   }
 
   requestDraw(): void {
-    if (this.frameRequested) return;
+    if (this.frameRequested || this.destroyed) return;
     this.frameRequested = true;
-    requestAnimationFrame(() => {
+    this.frameHandle = requestAnimationFrame(() => {
       this.frameRequested = false;
       this.draw();
     });
   }
 
   draw(): void {
+    // a frame requested just before the view closed must not reach the destroyed viewer
+    if (this.destroyed) return;
     const dpr = window.devicePixelRatio || 1;
     const w = this.host.clientWidth;
     const h = this.host.clientHeight;
@@ -129,7 +133,11 @@ export class Overlay {
   }
 
   destroy(): void {
+    this.destroyed = true;
+    if (this.frameRequested) cancelAnimationFrame(this.frameHandle);
+    this.frameRequested = false;
     for (const u of this.unsubs) u();
+    this.layers = [];
     this.canvas.remove();
   }
 }

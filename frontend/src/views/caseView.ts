@@ -71,6 +71,8 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   unsubs.push(() => overlay.destroy());
   let axis: Axis = "axial";
   let brushRadius = 6;
+  /** a target id from the URL that this case does not have */
+  let missingTarget: string | null = null;
   let playing: ReturnType<typeof setInterval> | null = null;
 
   const host: ToolHost = {
@@ -100,6 +102,25 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
       draw(ctx, v) {
         if (axis === "axial") {
           for (const p of ws.prompts) {
+          // where each target is on its key slice, so "lesion #2" can be told from its neighbour
+          for (const x of ws.targets) {
+            const loc = x.location;
+            if (!loc || x.key_frame !== v.index) continue;
+            const color = x.id === ws.target?.id ? "#fadb14" : "#d9d9d9";
+            let at: Point | null = null;
+            if (loc.box) {
+              strokeImageBox(ctx, v, [loc.box[0], loc.box[1]], [loc.box[2], loc.box[3]], color, true);
+              at = v.imageToCanvas([loc.box[0], loc.box[1]]);
+            } else if (loc.point) {
+              drawImagePoint(ctx, v, loc.point, true);
+              at = v.imageToCanvas(loc.point);
+            }
+            if (at) {
+              ctx.fillStyle = color;
+              ctx.font = "12px sans-serif";
+              ctx.fillText(`#${x.id}`, at[0] + 2, at[1] - 4);
+            }
+          }
             if (p.frame !== v.index || p.withdrawn) continue;
             if (p.kind === "box") {
               const b = p.payload.box as number[];
@@ -190,6 +211,17 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     return { canvas: c, image: viewer.canvasToImage(c), buttons: e.buttons, shift: e.shiftKey };
   };
   canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+  /** Why the tools cannot change the target now (null when they can). */
+  function lockReason(): string | null {
+    const t = ws.target;
+    if (!t || ws.viewing !== "current") return t ? "Showing the model proposal: switch to the final mask to edit." : null;
+    if (t.status === "submitted") return "Submitted: locked until a reviewer accepts or rejects it.";
+    if (t.status === "accepted") return "Accepted: this target is final and locked.";
+    return null;
+  }
+  const EDIT_TOOLS = new Set(["box", "point+", "point-", "brush", "eraser"]);
+  let lastLockToast = 0;
+
   canvas.addEventListener("pointerdown", (e) => {
     canvas.setPointerCapture(e.pointerId);
     dragTool = e.button === 1 ? tools.get(PanTool.toolName)! : e.button === 2 ? tools.get(WindowLevelTool.toolName)! : active;
@@ -201,6 +233,11 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     dragTool = null;
     t?.onUp(pointer(e));
   });
+    const reason = lockReason();
+    if (dragTool === active && EDIT_TOOLS.has(active.name) && reason && performance.now() - lastLockToast > 3000) {
+      lastLockToast = performance.now();
+      toast(reason, "info");
+    }
   canvas.addEventListener("pointerleave", () => active.onLeave());
   canvas.addEventListener(
     "wheel",
@@ -303,11 +340,13 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     if (!t) {
       side.append(h("p", { class: "muted" }, "Draw a box (R) on the object: a target is created and MedSAM2 segments it."));
       return;
+            h("span", { class: "muted", "data-testid": `target-range-${x.id}` }, x.frame_range ? ` · slices ${x.frame_range[0] + 1}–${x.frame_range[1] + 1}` : x.key_frame !== null ? ` · key slice ${x.key_frame + 1}` : ""),
     }
     append(
       side,
       h("h3", {}, `${t.label} #${t.id} `, statusBadge(t.status)),
       t.review_comment ? h("p", { class: "comment" }, `Reviewer: ${t.review_comment}`) : null,
+    if (missingTarget !== null) side.append(h("p", { class: "error", "data-testid": "target-missing" }, `Target #${missingTarget} is not in this case (or you cannot see it).`));
       h("p", { class: "muted", "data-testid": "target-info" }, `${ws.prompts.filter((p) => !p.withdrawn).length} prompts · ${ws.mask?.framesWithMask().length ?? 0} slices with mask${ws.mask?.dirty.length ? ` · ${ws.mask.dirty.length} unsaved` : ""}`),
     );
     const actions = h("div", { class: "actions" });
@@ -316,6 +355,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
         actions,
         h("button", { "data-testid": "propagate", disabled: ws.jobRunning, onclick: () => void ws.propagate() }, "Propagate (Enter)"),
         ws.jobRunning ? h("button", { "data-testid": "cancel-job", onclick: () => void ws.cancelJob() }, "Cancel") : null,
+      lockReason() ? h("p", { class: "notice", "data-testid": "locked" }, lockReason()) : null,
         h("button", { "data-testid": "save", disabled: !ws.mask?.dirty.length, onclick: () => void ws.save().catch(() => undefined) }, "Save edits"),
         h("button", { class: "primary", "data-testid": "submit", disabled: ws.jobRunning || !t.current_revision && !ws.mask?.dirty.length, onclick: () => void ws.submit() }, "Submit (Ctrl+Enter)"),
       );
@@ -411,6 +451,10 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   selectTool("box");
   renderSide();
   root.dataset.ready = "1";
+  if (params.has("target") && !ws.targets.some((t) => t.id === wanted)) {
+    missingTarget = params.get("target");
+    toast(`Target #${missingTarget} is not in this case (or you cannot see it).`, "error");
+  }
 
   return {
     destroy() {
