@@ -220,7 +220,7 @@ def test_a_series_found_in_orthanc_is_imported_annotated_and_its_seg_read_back(
 
 
 def test_an_accepted_target_is_sent_automatically_and_a_failed_send_is_retried(
-    orthanc, start_celery_worker, project, reviewer, annotator, client_for, tmp_path
+    orthanc, start_celery_worker, project, manager, reviewer, annotator, client_for, tmp_path
 ):
     volume = ct_volume(shape=(4, 16, 16))
     paths = synthetic_study(tmp_path / "ct", volume, patient_id="AUTO-1")
@@ -231,8 +231,9 @@ def test_an_accepted_target_is_sent_automatically_and_a_failed_send_is_retried(
     # STOW goes to a closed port at first: the send fails with the reason, then a retry succeeds.
     closed = f"http://127.0.0.1:{free_port()}/dicom-web"
     connection = make_connection(admin, orthanc, project, stow_url=closed)
-    project.settings = {**project.settings, "pacs_auto_send_connection": connection["id"]}
-    project.save(update_fields=["settings"])
+    settings = {**project.settings, "pacs_auto_send_connection": connection["id"]}
+    patched = client_for(manager).patch(f"/api/projects/{project.pk}/", {"settings": settings}, format="json")
+    assert patched.status_code == 200 and patched.json()["settings"]["pacs_auto_send_connection"] == connection["id"]
 
     job = import_and_wait(admin, project, connection["id"], str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID))
     assert job["status"] == "succeeded", job

@@ -16,6 +16,8 @@ from annotation_app.projects.models import EDIT_UNASSIGNED, Membership, Project
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 #: project settings the product reads, with their validators
 _SETTINGS = {"idle_threshold_s": (int, 1, 3600), EDIT_UNASSIGNED: (bool, False, True)}
+#: the PACS connection (id) accepted targets go to automatically; pacs checks that the project may use it
+_SETTINGS["pacs_auto_send_connection"] = (int, 1, 2**31 - 1)
 
 
 class ProjectSerializer(StrictModelSerializer):
