@@ -4,6 +4,7 @@ import { App } from "./app";
 import { caseView } from "./views/caseView";
 import { loginView } from "./views/login";
 import { manageView } from "./views/manage";
+import { pacsView } from "./views/pacs";
 import { reviewView } from "./views/review";
 import { worklistView } from "./views/worklist";
 
@@ -12,6 +13,7 @@ app.addRoute(/^\/login$/, (root, a) => loginView(root, a));
 app.addRoute(/^\/worklist$/, (root, a) => worklistView(root, a));
 app.addRoute(/^\/review$/, (root, a) => reviewView(root, a));
 app.addRoute(/^\/manage$/, (root, a, params) => manageView(root, a, params));
+app.addRoute(/^\/pacs$/, (root, a, params) => pacsView(root, a, params));
 app.addRoute(/^\/cases\/(\d+)$/, (root, a, params, m) => caseView(root, a, params, m));
 void app.start();
 (window as unknown as { medsam2App: App }).medsam2App = app;

@@ -15,6 +15,7 @@ import { PanTool, TOOL_CLASSES, WindowLevelTool, toolForKey, type Tool, type Too
 import type { Case, Project } from "../types";
 import { append, clear, errorText, h, statusBadge, toast } from "../ui/dom";
 import { Workspace } from "./workspace";
+import { pacsSendPanel } from "./pacsSend";
 
 const HELP: [string, string][] = [
   ...TOOL_CLASSES.map((t) => [t.key.toUpperCase(), `${t.label}: ${t.help}`] as [string, string]),
@@ -380,6 +381,8 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
       );
     }
     side.append(actions);
+    // accepted targets: their DICOM SEG sends to the PACS (state per revision, send and retry)
+    if (t.status === "accepted" && kase.kind === "volume") side.append(pacsSendPanel(api, t, kase.project, roleAtLeast(role, "reviewer")));
   }
 
   unsubs.push(

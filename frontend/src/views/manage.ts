@@ -50,6 +50,7 @@ export async function manageView(root: HTMLElement, app: App, params: URLSearchP
 async function projectPanel(api: ApiClient, app: App, p: Project): Promise<HTMLElement> {
   const canManage = roleAtLeast(app.roleIn(p.id), "manager");
   const panel = h("div", { class: "project-panel" }, h("h2", {}, p.name), p.description ? h("p", {}, p.description) : null);
+  if (canManage) panel.append(h("p", {}, h("a", { href: `#/pacs?project=${p.id}`, "data-testid": "pacs-tab" }, "PACS: find and import studies")));
   const reload = () => app.go(`#/manage?project=${p.id}&t=${Date.now()}`);
 
   // members
