@@ -232,10 +232,13 @@ class VolumePredictor:
         array: np.ndarray,
         modality: str = "CT",
         window: str | tuple[float, float] | None = None,
+        display: bool = False,
     ) -> InferenceState:
         """Start a session on a ``(D, H, W)`` volume or ``(T, H, W)`` / ``(T, H, W, 3)`` video.
 
-        Intensities are mapped to uint8 with ``medsam2.preprocessing.to_uint8(array, modality, window)``.
+        Intensities are mapped to uint8 with ``medsam2.preprocessing.to_uint8(array, modality, window)``;
+        with ``display`` the array already holds uint8 display values (an application that windows
+        its slices for the screen passes the very same pixels) and is used as it is.
         No frame is encoded yet.
         """
         from medsam2.preprocessing import to_uint8
@@ -243,7 +246,9 @@ class VolumePredictor:
         arr = np.asarray(array)
         if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3):
             raise ValueError(f"expected a (D,H,W) volume or (T,H,W[,3]) video, got shape {arr.shape}")
-        frames = to_uint8(arr, modality, window)
+        if display and arr.dtype != np.uint8:
+            raise ValueError(f"display frames must be uint8, got {arr.dtype}")
+        frames = arr if display else to_uint8(arr, modality, window)
         return InferenceState(
             frames=frames,
             num_frames=int(frames.shape[0]),

@@ -85,6 +85,13 @@ def resolve_window(case, level: float | None, width: float | None, preset: str |
     return level, width
 
 
+def case_rescale(case) -> tuple[float, float]:
+    """(slope, intercept) of a case's stored values: real = stored * slope + intercept (identity if unset).
+    The one reading of the rule: slices, thumbnails and the model's input (inference_worker.intensity)."""
+    rescale = (case.image_meta or {}).get("rescale") or {}
+    return float(rescale.get("slope", 1.0)), float(rescale.get("intercept", 0.0))
+
+
 def window(
     image: np.ndarray, level: float, width: float, slope: float = 1.0, intercept: float = 0.0
 ) -> np.ndarray:
@@ -151,14 +158,13 @@ def render_slice(case, axis: str, index: int, fmt: str, level=None, width=None, 
     if fmt == "raw":
         dtype = "<i2" if case.kind == "volume" else "u1"
         headers["X-Dtype"] = "int16" if case.kind == "volume" else "uint8"
-        rescale = (case.image_meta or {}).get("rescale") or {"slope": 1.0, "intercept": 0.0}
-        headers["X-Rescale-Slope"] = str(rescale["slope"])
-        headers["X-Rescale-Intercept"] = str(rescale["intercept"])
+        slope, intercept = case_rescale(case)
+        headers["X-Rescale-Slope"] = str(slope)
+        headers["X-Rescale-Intercept"] = str(intercept)
         return np.ascontiguousarray(view, dtype=dtype).tobytes(), headers
     if case.kind == "volume":
         level, width = resolve_window(case, level, width, preset)
-        rescale = (case.image_meta or {}).get("rescale") or {"slope": 1.0, "intercept": 0.0}
-        view = window(view, level, width, float(rescale["slope"]), float(rescale["intercept"]))
+        view = window(view, level, width, *case_rescale(case))
         headers["X-Window"] = f"{level:g},{width:g}"
     return encode(view, fmt), headers
 
@@ -169,8 +175,7 @@ def render_thumbnail(case, fmt: str = "png", size: int = 192) -> bytes:
     view = extract(array, case.kind, "axial", array.shape[0] // 2)
     if case.kind == "volume":
         level, width = resolve_window(case, None, None, None)
-        rescale = (case.image_meta or {}).get("rescale") or {"slope": 1.0, "intercept": 0.0}
-        view = window(view, level, width, float(rescale["slope"]), float(rescale["intercept"]))
+        view = window(view, level, width, *case_rescale(case))
     picture = Image.fromarray(np.ascontiguousarray(view))
     picture.thumbnail((size, size), Image.Resampling.BILINEAR)
     return encode(np.asarray(picture), fmt)

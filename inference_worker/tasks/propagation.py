@@ -37,6 +37,7 @@ from annotation_app.lib.maskcodec import MaskFormatError, decode_slice_rle, enco
 from annotation_app.propagation import realtime
 from annotation_app.propagation.models import JobKind, JobStatus, PropagationJob
 from inference_worker import sessions
+from inference_worker.intensity import model_input, model_input_key
 from inference_worker.model_cache import CACHE, ModelUnavailable, choose_device
 from inference_worker.model_source import resolve_model_spec
 from inference_worker.sessions import SESSIONS
@@ -259,9 +260,10 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
     first, last, _ = _frame_plan(job, n_frames, key)
 
     tick = time.monotonic()
-    window = model_window(case)
     model_key = spec.cache_key(device)
-    case_key = (case.pk, case.image_key, case.modality, str(window))
+    # the pixels the annotator sees: stored rescale, then the renderer's window (inference_worker.intensity)
+    look = model_input_key(case)
+    case_key = (case.pk, case.image_key, case.modality, look)
 
     def build():
         from medsam2.predictor import VolumePredictor
@@ -269,7 +271,8 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
         # fast: bf16 (CUDA; CPUs where a probe measures it faster), early stop once the object has left.
         fast = os.environ.get("MEDSAM2_FAST", "1").strip().lower() not in ("0", "false", "no", "off")
         predictor = VolumePredictor(model, device=device, fast=fast)
-        return predictor, predictor.init_state(np.asarray(array), modality=case.modality, window=window)
+        seen = model_input(case, array)
+        return predictor, predictor.init_state(seen.array, modality=seen.modality, display=seen.display)
 
     predictor, base_state, hit = CACHE.case_state(case_key, model_key, build)
     session_key = (*case_key, model_key, target.pk)
