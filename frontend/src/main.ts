@@ -15,5 +15,7 @@ app.addRoute(/^\/review$/, (root, a) => reviewView(root, a));
 app.addRoute(/^\/manage$/, (root, a, params) => manageView(root, a, params));
 app.addRoute(/^\/pacs$/, (root, a, params) => pacsView(root, a, params));
 app.addRoute(/^\/cases\/(\d+)$/, (root, a, params, m) => caseView(root, a, params, m));
+// loaded on first visit: its charting library (ECharts) stays out of the annotators' bundle
+app.addRoute(/^\/dashboard$/, async (root, a, params) => (await import("./views/dashboard")).dashboardView(root, a, params));
 void app.start();
 (window as unknown as { medsam2App: App }).medsam2App = app;

@@ -122,12 +122,13 @@ export class EventService {
     return () => this.listeners.delete(fn);
   }
 
-  record(kind: string, payload: Record<string, unknown> = {}, ctx: Context = {}): TimingEvent {
+  /** `at`: when it happened, if not now (an `idle` is stamped with the last input's time). */
+  record(kind: string, payload: Record<string, unknown> = {}, ctx: Context = {}, at?: Date): TimingEvent {
     const merged = { ...this.context, ...ctx };
     const event: TimingEvent = {
       client_event_id: this.o.uuid(),
       kind,
-      client_ts: this.o.now().toISOString(),
+      client_ts: (at ?? this.o.now()).toISOString(),
       payload,
     };
     if (merged.target != null) event.target = merged.target;

@@ -15,6 +15,7 @@ import { PanTool, TOOL_CLASSES, WindowLevelTool, toolForKey, type Tool, type Too
 import type { Case, Project } from "../types";
 import { append, clear, errorText, h, statusBadge, toast } from "../ui/dom";
 import { Workspace } from "./workspace";
+import { trackActivity } from "../services/activity";
 import { pacsSendPanel } from "./pacsSend";
 
 const HELP: [string, string][] = [
@@ -453,6 +454,8 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   await setAxis("axial");
   selectTool("box");
   renderSide();
+  // `idle` after the project's threshold without input, heartbeats while someone works (time per lesion)
+  unsubs.push(trackActivity(events, Number(project.settings?.idle_threshold_s ?? 30)));
   root.dataset.ready = "1";
   if (params.has("target") && !ws.targets.some((t) => t.id === wanted)) {
     missingTarget = params.get("target");

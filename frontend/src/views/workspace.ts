@@ -111,6 +111,11 @@ export class Workspace {
 
   async select(targetId: number | null): Promise<void> {
     await this.flushSave();
+    const leaving = this.target;
+    if (leaving && leaving.id !== targetId) {
+      // its time stops here, not at whatever this person does next
+      this.timing.record("target_closed", { status: leaving.status }, { case: this.kase.id, target: leaving.id });
+    }
     if (this.job) this.jobs.stop(this.job.id);
     this.job = null;
     this.undo.clear();
