@@ -9,6 +9,9 @@ import type { RleFrames } from "../viewer/maskStore";
 import { FINISHED_JOB, type Job } from "../types";
 import type { ApiClient } from "./api";
 
+/** Poll interval while no frame of the job has arrived yet (the key-slice mask). */
+export const FIRST_FRAME_POLL_MS = 60;
+
 export interface FramesChunk {
   job: number;
   status: string;
@@ -105,7 +108,9 @@ export class JobService {
             return null;
           }
         }
-        await this.sleep(this.intervalMs * Math.min(4, 1 + failures));
+        // until the first frame (the key slice) is in, look often: it shows by itself, at once
+        const wait = cursor === 0 && failures === 0 ? Math.min(this.intervalMs, FIRST_FRAME_POLL_MS) : this.intervalMs;
+        await this.sleep(wait * Math.min(4, 1 + failures));
       }
       return null;
     } finally {

@@ -93,6 +93,35 @@ export class MaskStore {
     return out;
   }
 
+  /** An exact, compact copy of the whole mask: RLE of every frame that has pixels (for undo/redo). */
+  snapshot(): Map<number, number[]> {
+    const out = new Map<number, number[]>();
+    for (const [f, d] of this.frames) if (d.indexOf(1) !== -1) out.set(f, encodeRle(d));
+    return out;
+  }
+
+  /**
+   * Make the mask exactly `snap` (a `snapshot()`); frames that change become dirty, so the next save
+   * stores the restored volume. Returns the changed frames.
+   */
+  restore(snap: Map<number, number[]>): number[] {
+    const changed: number[] = [];
+    const frames = new Set<number>([...this.frames.keys(), ...snap.keys()]);
+    for (const f of [...frames].sort((a, b) => a - b)) {
+      const runs = snap.get(f);
+      const want = runs ? decodeRle(runs, this.height, this.width) : null;
+      const have = this.frames.get(f);
+      const same = want ? !!have && have.every((v, i) => v === want[i]) : !have || have.indexOf(1) === -1;
+      if (same) continue;
+      if (want) this.frames.set(f, want);
+      else this.frames.delete(f);
+      this.dirtyFrames.add(f);
+      changed.push(f);
+    }
+    if (changed.length) this.emit();
+    return changed;
+  }
+
   area(frame: number): number {
     const f = this.frames.get(frame);
     if (!f) return 0;

@@ -180,22 +180,56 @@ export class Workspace {
     }
     this.prompts.push(prompt);
     this.timing.record("prompt_placed", { prompt: prompt.id, kind, frame });
-    const cmd: Command = {
-      label: `${kind} prompt`,
+    const cmd = this.maskStep(`${kind} prompt on slice ${frame + 1}`, {
       undo: async () => {
         await this.api.post(`/api/prompts/${prompt.id}/withdraw/`);
         prompt.withdrawn = true;
-        this.emit();
       },
       redo: async () => {
         await this.api.post(`/api/prompts/${prompt.id}/restore/`);
         prompt.withdrawn = false;
+      },
+    });
+    this.undo.push(cmd);
+    this.emit();
+    await this.propagate({}, { step: false });
+  }
+
+  /**
+   * An undoable step that changes the mask (a prompt and its propagation, a propagation): undo brings
+   * back exactly the mask volume seen before it, redo exactly the one seen when it was undone; the
+   * restored frames are saved as a revision. A job still running for it is cancelled first.
+   */
+  private maskStep(label: string, server: { undo?: () => Promise<void>; redo?: () => Promise<void> } = {}): Command {
+    const before = this.mask?.snapshot() ?? new Map<number, number[]>();
+    const mask = this.mask;
+    let after: Map<number, number[]> | null = null;
+    const restore = (snap: Map<number, number[]>) => {
+      if (!mask || mask !== this.mask) return;
+      if (mask.restore(snap).length) this.scheduleSave();
+    };
+    return {
+      label,
+      undo: async () => {
+        await this.stopRunningJob();
+        after = mask?.snapshot() ?? null;
+        await server.undo?.();
+        restore(before);
+        this.emit();
+      },
+      redo: async () => {
+        await server.redo?.();
+        if (after) restore(after);
         this.emit();
       },
     };
-    this.undo.push(cmd);
-    this.emit();
-    await this.propagate();
+  }
+
+  private async stopRunningJob(): Promise<void> {
+    const job = this.job;
+    if (!job || !this.jobRunning) return;
+    this.jobs.stop(job.id);
+    this.job = await this.jobs.cancel(job.id).catch(() => job); // it may have just finished
   }
 
   placeBox(frame: number, box: [number, number, number, number]): Promise<void> {
@@ -274,6 +308,7 @@ export class Workspace {
     try {
       const cmd = await this.undo.undo();
       if (cmd) this.timing.record("undo", { what: cmd.label });
+      this.say(cmd ? `Undone: ${cmd.label}.` : "Nothing to undo.", "info");
     } catch (err) {
       this.say(`Undo failed: ${err instanceof ApiError ? err.summary : String(err)}`, "error");
     }
@@ -283,15 +318,17 @@ export class Workspace {
     try {
       const cmd = await this.undo.redo();
       if (cmd) this.timing.record("redo", { what: cmd.label });
+      this.say(cmd ? `Redone: ${cmd.label}.` : "Nothing to redo.", "info");
     } catch (err) {
       this.say(`Redo failed: ${err instanceof ApiError ? err.summary : String(err)}`, "error");
     }
   }
 
   // --- propagation -------------------------------------------------------------------------
-  async propagate(body: Record<string, unknown> = {}): Promise<void> {
+  async propagate(body: Record<string, unknown> = {}, opts: { step?: boolean } = {}): Promise<void> {
     const target = this.target;
     if (!target) return;
+    if (opts.step ?? true) this.undo.push(this.maskStep("propagation"));
     try {
       await this.flushSave();
     } catch {
