@@ -111,7 +111,8 @@ def plan_job(
       first), propagate from the key over [first, last] in `direction`;
     - new prompts on frames F: re-prompt F only; from each f in F propagate up to the next prompted
       frame each way (``local``) or over [first, last], in `direction`;
-    - nothing new: propagate from the key as asked (a plain "propagate again").
+    - nothing new: propagate from the key as asked (a plain "propagate again"); a range that leaves
+      the key out propagates from its end nearest the key ("forward from here": [here, last]).
     """
     frames_all = sorted(set(live.values()))
     reset = session_applied is None or not session_applied <= set(live)
@@ -122,7 +123,8 @@ def plan_job(
         assert session_applied is not None
         new = {live[p] for p in live if p not in session_applied}
         frames = sorted(new)
-        starts = frames or [key]
+        # nothing new: from the key, or "from here" (the near end of a range that leaves the key out)
+        starts = frames or [key if first <= key <= last else (first if key < first else last)]
     passes: list[tuple[str, int, int]] = []
     if propagate:
         for s in starts:

@@ -257,7 +257,14 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
     if any(not 0 <= f < n_frames for f in prompts):
         raise JobError(f"a prompt lies outside the case's {n_frames} frames")
     key = key_frame_of(target, rows, prompts)
-    first, last, _ = _frame_plan(job, n_frames, key)
+    try:
+        first, last, _ = _frame_plan(job, n_frames, key)
+        key_outside = None
+    except JobError as exc:  # "from here": fine once the session tracks the object, else an error
+        if not job.frame_range:
+            raise
+        first, last = max(0, int(job.frame_range[0])), min(n_frames - 1, int(job.frame_range[1]))
+        key_outside = exc
 
     tick = time.monotonic()
     model_key = spec.cache_key(device)
@@ -283,6 +290,8 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
     timings["session"] = {"kept": 1.0, "rebuilt": 2.0}.get(how, 0.0)
     realtime.set_case_affinity(case.pk, worker.split("#")[0])
 
+    if key_outside is not None and session.applied is None:
+        raise key_outside
     live = {p.pk: p.frame for p in rows}
     plan = sessions.plan_job(
         session.applied, live, key, first, last, job.direction, job.kind == JobKind.PROPAGATE,

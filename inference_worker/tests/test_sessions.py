@@ -189,3 +189,22 @@ def test_the_key_frame_of_a_target_without_one_is_the_slice_of_its_box(case, ann
     assert job.session_ops["prompts"][0][0] == phantom["key"]
     assert {tuple(p[:2]) for p in job.session_ops["passes"]} == {("forward", phantom["key"]),
                                                                  ("backward", phantom["key"])}
+
+
+def test_forward_from_here_propagates_from_the_slice_in_view_and_leaves_the_rest(case, annotator, phantom):
+    target = new_target(case, annotator, phantom)
+    before = mask_of(run(target))
+    here = phantom["key"] + 3
+    job = run(target, direction="forward", frame_range=[here, 31])
+    assert job.session_ops["passes"] == [["forward", here, 31 - here]]
+    assert mask_of(job)[:here].tobytes() == before[:here].tobytes()
+
+
+def test_from_here_on_a_target_never_propagated_is_refused_with_the_reason(case, annotator, phantom):
+    target = new_target(case, annotator, phantom)
+    job = PropagationJob.objects.create(target=target, idempotency_key=f"h-{next(JOBS)}", direction="forward",
+                                        frame_range=[phantom["key"] + 3, 31])
+    propagation.run_job(job.pk, "test-worker")
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.error == f"key frame {phantom['key']} lies outside the frame range [{phantom['key'] + 3}, 31]"

@@ -101,6 +101,7 @@ class BootstrapConfig:
     prob_mask: float = 0.25
     num_corrections: int = 1
     max_correct_frames: int = 2  # frames of a box-prompted clip that get correction clicks
+    click_centre_prob: float = 0.0  # share of correction clicks at the centre of the largest error
     # a checkpoint to continue from instead of random weights ("" = from scratch): the click
     # fine-tune starts from the shipped model (its Fourier scale is in the weights, pe_scale is
     # then not applied again)
@@ -193,7 +194,8 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
     tcfg = TrainConfig(
         epochs=1, seed=cfg.seed, show_progress=show_progress, checkpoint_every=100, ema_decay=cfg.ema_decay,
         prompts=PromptConfig(prob_mask=cfg.prob_mask, num_corrections=cfg.num_corrections,
-                             max_correct_frames=cfg.max_correct_frames),
+                             max_correct_frames=cfg.max_correct_frames,
+                             click_centre_prob=cfg.click_centre_prob),
         loss=LossWeights(obj=cfg.obj_weight, all_candidates=cfg.all_candidates, absent_mask=cfg.absent_mask),
         optim=OptimConfig(lr_encoder=cfg.lr, lr_other=cfg.lr, layer_decay=1.0, warmup_steps=cfg.warmup_steps,
                           grad_clip=cfg.grad_clip),

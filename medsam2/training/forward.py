@@ -63,7 +63,8 @@ def _supervised(t: int, sam: SamOutput, size: int) -> StepOutput:
 
 
 def clip_forward(model: SAM2Base, images: torch.Tensor, masks: torch.Tensor, plan: PromptPlan,
-                 generator: torch.Generator, prob_click_from_gt: float = 0.1) -> list[StepOutput]:
+                 generator: torch.Generator, prob_click_from_gt: float = 0.1,
+                 click_centre_prob: float = 0.0) -> list[StepOutput]:
     """Run the model over a clip and return every supervised prediction.
 
     Args:
@@ -71,6 +72,8 @@ def clip_forward(model: SAM2Base, images: torch.Tensor, masks: torch.Tensor, pla
         masks: (O, T, S, S) bool ground truth per object.
         plan: prompts for this clip (see :func:`medsam2.training.prompts.plan_prompts`).
         generator: source of all randomness (box noise, clicks).
+        click_centre_prob: chance that a correction click goes to the centre of the largest error
+            region instead of a random error pixel (see ``sample_error_clicks``).
         prob_click_from_gt: chance that a correction click ignores the prediction and is drawn
             from the object itself (SAM2 does this 10% of the time).
     """
@@ -114,7 +117,7 @@ def clip_forward(model: SAM2Base, images: torch.Tensor, masks: torch.Tensor, pla
                     pred = None
                 else:
                     pred = (sam.high_res_masks[:, 0] > 0).detach().cpu()
-                coords, labels = sample_error_clicks(gt.cpu(), pred, generator)
+                coords, labels = sample_error_clicks(gt.cpu(), pred, generator, click_centre_prob)
                 points = _cat_points(points, coords.to(device), labels.to(device))
                 sam = model.forward_sam_heads(pix, points, sam.low_res_masks, f_t.high_res,
                                               model.use_multimask(is_cond, points))

@@ -47,6 +47,7 @@ class PromptConfig:
     max_correct_frames: int = 2
     num_corrections: int = 7
     prob_click_from_gt: float = 0.1
+    click_centre_prob: float = 0.0  # corrections at the centre of the largest error (else uniform)
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,8 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
                                     pc.max_correct_frames, pc.num_corrections,
                                     first=getattr(clip, "start", 0))
                 with autocast:
-                    outs = clip_forward(model, images, masks, plan, gen, pc.prob_click_from_gt)
+                    outs = clip_forward(model, images, masks, plan, gen, pc.prob_click_from_gt,
+                                        pc.click_centre_prob)
                     loss = sum((step_loss(o.multimasks, o.ious, o.obj_logits, masks[:, o.frame],
                                           float(masks.shape[0]), cfg.loss)["total"] for o in outs),
                                torch.zeros((), device=device))

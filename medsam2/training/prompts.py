@@ -76,7 +76,7 @@ def noisy_box_points(
 
 
 def sample_error_clicks(
-    gt: torch.Tensor, pred: torch.Tensor | None, generator: torch.Generator
+    gt: torch.Tensor, pred: torch.Tensor | None, generator: torch.Generator, centre_prob: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One corrective click per mask, drawn uniformly from the error region.
 
@@ -84,6 +84,9 @@ def sample_error_clicks(
     included (false positive) a negative one. Where the prediction is already perfect, a
     negative click is drawn from the background (as SAM2's trainer does), or a positive one
     from the object when there is no background.
+
+    With probability ``centre_prob`` (one draw per call) each click goes instead to the centre of
+    the largest error region (its pixel farthest from the region's edge), where an annotator clicks.
 
     Args:
         gt: (B, H, W) bool ground truth.
@@ -103,11 +106,28 @@ def sample_error_clicks(
     nothing = ~candidates.flatten(1).any(dim=1)
     candidates = torch.where(nothing[:, None, None], gt, candidates)
     scores = torch.rand(b, h * w, generator=generator).to(gt.device) * candidates.flatten(1)
+    if centre_prob > 0 and torch.rand(1, generator=generator).item() < centre_prob:
+        scores = _centre_scores(candidates).to(gt.device)
     idx = scores.argmax(dim=1)
     xs = (idx % w).float()
     ys = torch.div(idx, w, rounding_mode="floor").float()
     labels = gt.flatten(1).gather(1, idx[:, None]).to(torch.int32)
     return torch.stack([xs, ys], dim=1)[:, None, :], labels
+
+
+def _centre_scores(regions: torch.Tensor) -> torch.Tensor:
+    """(B, H*W) scores peaking at the centre of each mask's largest 8-connected region."""
+    import numpy as np
+    from scipy import ndimage
+
+    out = np.zeros((regions.shape[0], regions.shape[1] * regions.shape[2]), dtype=np.float32)
+    for i, region in enumerate(regions.cpu().numpy()):
+        labels, n = ndimage.label(region, structure=np.ones((3, 3), bool))
+        if n == 0:
+            continue
+        largest = labels == int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+        out[i] = ndimage.distance_transform_edt(np.pad(largest, 1))[1:-1, 1:-1].ravel()
+    return torch.from_numpy(out)
 
 
 @dataclass
