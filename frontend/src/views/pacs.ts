@@ -134,7 +134,8 @@ export async function pacsView(root: HTMLElement, app: App, params: URLSearchPar
     const bar = h("progress", { max: 1, value: job.progress });
     const text = h("span", { "data-testid": "pacs-import-status" }, job.status);
     const el = h("div", { class: "row", "data-testid": `pacs-import-${job.id}` }, bar, text);
-    void pollUntil(
+    // start once the caller has put `el` on the page (polling stops when it leaves)
+    const follow = () => pollUntil(
       () => api.get<PacsImport>(`/api/pacs/imports/${job.id}/`),
       (j) => FINISHED_IMPORT.includes(j.status),
       (j) => {
@@ -147,6 +148,7 @@ export async function pacsView(root: HTMLElement, app: App, params: URLSearchPar
       },
       () => alive && el.isConnected,
     ).catch((err) => text.append(h("span", { class: "error" }, ` ${errorText(err)}`)));
+    setTimeout(() => void follow(), 0);
     return el;
   }
 
