@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 
 from annotation_app.annotations.models import Target
 from annotation_app.timing import service
+from annotation_app.timing.models import TargetTiming
 
 
 class Command(BaseCommand):
@@ -18,8 +19,6 @@ class Command(BaseCommand):
         if options["project"]:
             targets = targets.filter(case__project=options["project"])
         if options["all"]:
-            from annotation_app.timing.models import TargetTiming
-
             TargetTiming.objects.filter(target__in=targets).update(fingerprint="")
         count = service.refresh(targets)
         self.stdout.write(f"recomputed {count} target timing(s)")
