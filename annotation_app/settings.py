@@ -1,6 +1,6 @@
 """Settings for the annotation platform, read from the environment.
 
-With nothing set, the product runs embedded: an SQLite file, Celery on kombu's filesystem transport and
+With nothing set, the product runs embedded: an SQLite file, Celery on a filesystem broker in VAR_DIR and
 media in a local folder, so a laptop with only Python and Node runs everything. Production sets
 DATABASE_URL (Postgres), CELERY_BROKER_URL (Redis), SECRET_KEY, DEBUG=0, ALLOWED_HOSTS and storage.
 """
@@ -82,8 +82,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # The embedded web server and worker share the file; wait for each other's writes.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # The embedded web server and worker share the file; wait for each other's writes. A transaction
+    # takes the write lock when it begins (IMMEDIATE): one that read first and then wrote would get
+    # "database is locked" at once, whatever the timeout, when another process wrote meanwhile (the
+    # embedded soak found it). WAL: readers (the browser's polling) never wait for a writer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=30,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -171,7 +178,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- Celery: three queues; routing by task name. Embedded default: kombu's filesystem transport.
+# --- Celery: three queues; routing by task name. Embedded default: a filesystem broker in VAR_DIR.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
@@ -184,7 +191,24 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Broadcast/pidbox messages (celery inspect, remote control) go here, not into the CWD.
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        "polling_interval": 0.1,
     }
+    # Which embedded broker (README, "Embedded broker"): "files" (default) is kombu's folder layout with
+    # atomic publish/claim and redelivery of a dead consumer's messages (annotation_app.lib.embedded_broker);
+    # "sqlite" (kombu's SQLAlchemy transport on VAR_DIR/broker.sqlite3, needs SQLAlchemy) and "kombu-files"
+    # (kombu's own filesystem transport, which can hand out a half-written message: kombu #1551) exist
+    # for benchmarks/bench_embedded_broker.py.
+    EMBEDDED_BROKER = env_str("EMBEDDED_BROKER", "files")
+    if EMBEDDED_BROKER == "files":
+        CELERY_BROKER_TRANSPORT = "annotation_app.lib.embedded_broker:Transport"
+    elif EMBEDDED_BROKER == "sqlite":
+        CELERY_BROKER_TRANSPORT = "annotation_app.lib.embedded_broker_sqlite:Transport"
+        CELERY_BROKER_TRANSPORT_OPTIONS = {"sqlite_path": str(_broker_dir / "broker.sqlite3"), "polling_interval": 0.1}
+    elif EMBEDDED_BROKER != "kombu-files":
+        raise ImproperlyConfigured(f"EMBEDDED_BROKER must be files, sqlite or kombu-files, got {EMBEDDED_BROKER!r}")
+    # No broadcast on an embedded broker: workers run without remote control (revoke, inspect); the
+    # web process reads their presence from VAR_DIR/workers and cancels through the job's flag.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = EMBEDDED_BROKER == "kombu-files"
     # Celery's file result backend refuses to start unless its folder already exists.
     (VAR_DIR / "celery-results").mkdir(parents=True, exist_ok=True)
     CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", f"file://{VAR_DIR / 'celery-results'}")

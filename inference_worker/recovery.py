@@ -10,10 +10,17 @@ worker's own queue (`gpu.<node>`, for feature reuse) whose worker is gone is re-
 A late redelivery of the old message is harmless: the claim refuses it, and the revision's job key is
 unique.
 
+A worker that starts again under the same node name (the supervisor of the one-command run restarts
+a dead worker) first takes back the jobs its dead predecessor was running: a running job of this node
+whose process is gone from this machine is queued again at once (`requeue_orphans`), without waiting
+for its heartbeat to go stale.
+
 When it runs (document for operators):
-- in every Celery worker's main process: once when the worker is ready, then every
-  PROPAGATION_RECOVERY_INTERVAL_S seconds (default 30) in a daemon thread, which also refreshes the
-  worker's presence key in Redis (queues + device) that the web process reads;
+- in every Celery worker's main process: once when the worker is ready (orphans of the same node first),
+  then every PROPAGATION_RECOVERY_INTERVAL_S seconds (default 30) in a daemon thread, which also
+  refreshes the worker's presence (Redis key, or VAR_DIR/workers/<node>.json on the embedded broker:
+  queues, device, pid, start time, restarts) every PROPAGATION_PRESENCE_INTERVAL_S seconds (default 5;
+  it expires after three missed refreshes) for the web process's workers page;
 - on demand: `python manage.py requeue_stale_jobs`.
 
 Also here: every worker that consumes `gpu` additionally consumes its own queue `gpu.<node>`.
@@ -24,7 +31,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -46,29 +55,59 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
+def _requeue_running(job: PropagationJob, still_lost, reason: str) -> bool:
+    """Queue `job` again on the shared gpu queue if `still_lost` (a queryset on its row) still matches;
+    fail it instead once it has lost PROPAGATION_MAX_ATTEMPTS workers. True when requeued."""
+    max_attempts = int(_env_float("PROPAGATION_MAX_ATTEMPTS", 3))
+    if job.attempts >= max_attempts:
+        # A job that kills its worker every time (out of memory, hard time limit) must stop.
+        lost = f"the worker was lost {job.attempts} times while running this job"
+        error = f"{lost} (last: {job.worker}); giving up"
+        if still_lost.update(status=JobStatus.FAILED, finished_at=timezone.now(), error=error):
+            log.error("job %s: %s", job.pk, error)
+        return False
+    task_id = str(uuid.uuid4())
+    won = still_lost.update(status=JobStatus.QUEUED, worker="", celery_task_id=task_id, queue=SHARED_GPU_QUEUE)
+    if not won:
+        return False
+    previous = job.worker
+    job.refresh_from_db()
+    log.warning("job %s: worker %s %s; queued again", job.pk, previous or "?", reason)
+    send_job(job, SHARED_GPU_QUEUE)
+    return True
+
+
+def requeue_orphans(node: str) -> list[int]:
+    """Queue again the running jobs of an earlier process of worker `node` that is gone from this
+    machine (the worker was killed and has been started again); returns their ids.
+
+    Only jobs of this node name whose recorded process id is not alive here are touched, so a job of
+    a live process (or of a same-named worker on another machine, whose node name differs by host)
+    is left alone."""
+    if node.partition("@")[2] not in ("", socket.gethostname()):
+        return []
+    requeued: list[int] = []
+    for job in PropagationJob.objects.filter(status=JobStatus.RUNNING, worker__startswith=f"{node}#"):
+        try:
+            pid = int(job.worker.rpartition("#")[2])
+        except ValueError:
+            continue
+        if pid == os.getpid() or realtime._pid_alive(pid):
+            continue
+        still_lost = PropagationJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, worker=job.worker)
+        if _requeue_running(job, still_lost, f"(process {pid}) is gone"):
+            requeued.append(job.pk)
+    return requeued
+
+
 def requeue_stale_jobs(stale_after_s: float | None = None) -> list[int]:
     """Queue again the jobs of dead workers; returns their ids."""
     stale_after = stale_after_s if stale_after_s is not None else _env_float("PROPAGATION_STALE_AFTER_S", 60)
     cutoff = timezone.now() - timedelta(seconds=stale_after)
-    max_attempts = int(_env_float("PROPAGATION_MAX_ATTEMPTS", 3))
     requeued: list[int] = []
     for job in PropagationJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
-        if job.attempts >= max_attempts:
-            # A job that kills its worker every time (out of memory, hard time limit) must stop.
-            lost = f"the worker was lost {job.attempts} times while running this job"
-            error = f"{lost} (last: {job.worker}); giving up"
-            gave_up = PropagationJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
-            if gave_up.update(status=JobStatus.FAILED, finished_at=timezone.now(), error=error):
-                log.error("job %s: %s", job.pk, error)
-            continue
-        task_id = str(uuid.uuid4())
-        won = PropagationJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
-            status=JobStatus.QUEUED, worker="", celery_task_id=task_id, queue=SHARED_GPU_QUEUE
-        )
-        if won:
-            job.refresh_from_db()
-            log.warning("job %s: worker %s stopped beating; queued again", job.pk, job.worker or "?")
-            send_job(job, SHARED_GPU_QUEUE)
+        still_lost = PropagationJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+        if _requeue_running(job, still_lost, "stopped beating"):
             requeued.append(job.pk)
     # Jobs waiting on the own queue of a worker that is gone would wait forever.
     old = timezone.now() - timedelta(seconds=stale_after)
@@ -96,22 +135,33 @@ def describe_device() -> str:
 
 
 class _Presence(threading.Thread):
-    def __init__(self, node: str, queues: list[str], interval: float):
+    """Refreshes the worker's presence every `beat_interval` s and runs recovery every `interval` s."""
+
+    def __init__(self, node: str, queues: list[str], interval: float, beat_interval: float):
         super().__init__(name="propagation-presence", daemon=True)
-        self.node, self.queues, self.interval = node, queues, interval
+        self.node, self.queues, self.interval, self.beat_interval = node, queues, interval, beat_interval
         self.stop_event = threading.Event()
+        self.started_at = time.time()
+        self.restarts = int(_env_float("MEDSAM2_WORKER_RESTARTS", 0))
 
     def run(self) -> None:
         device = describe_device()
         first = True
-        while first or not self.stop_event.wait(self.interval):
-            first = False
+        next_recovery = 0.0
+        while first or not self.stop_event.wait(self.beat_interval):
             try:
-                realtime.beat_worker(self.node, self.queues, device, os.getpid())
-                requeue_stale_jobs()
+                realtime.beat_worker(
+                    self.node, self.queues, device, os.getpid(), started_at=self.started_at, restarts=self.restarts
+                )
+                if first:
+                    requeue_orphans(self.node)
+                if time.monotonic() >= next_recovery:
+                    next_recovery = time.monotonic() + self.interval
+                    requeue_stale_jobs()
             except Exception as exc:  # never let the loop die; try again next interval
                 log.warning("recovery loop: %s", exc)
             finally:
+                first = False
                 connection.close()
 
 
@@ -147,9 +197,10 @@ def _start_presence(sender, **kwargs) -> None:
     node = sender.hostname
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender.task_consumer else []
     interval = _env_float("PROPAGATION_RECOVERY_INTERVAL_S", 30.0)
-    # The presence key must outlive the interval between two refreshes, and no more than that.
-    realtime.WORKER_TTL_S = int(max(5.0, interval * 3))
-    _presence = _Presence(node, queues, interval)
+    beat_interval = min(interval, _env_float("PROPAGATION_PRESENCE_INTERVAL_S", 5.0))
+    # The presence must outlive the interval between two refreshes, and not much more than that.
+    realtime.WORKER_TTL_S = int(max(5.0, beat_interval * 3))
+    _presence = _Presence(node, queues, interval, beat_interval)
     _presence.start()
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole product on the embedded default (SQLite, Celery on the filesystem transport, media in
-# ./var): installs, migrates, creates a demo admin (password printed), loads the demo data, then runs
-# the web server and one Celery worker together until Ctrl+C.
+# Runs the whole product on the embedded default (SQLite, Celery on the embedded filesystem broker,
+# media in ./var): installs, migrates, creates a demo admin (password printed), loads the demo data,
+# then runs the web server and one supervised Celery worker together until Ctrl+C. The supervisor
+# (inference_worker/supervisor.py) restarts the worker whenever it dies and says so; the jobs it was
+# running are queued again (README, "Embedded broker").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +20,7 @@ if python manage.py help load_demo >/dev/null 2>&1; then
     python manage.py load_demo
 fi
 
-celery -A annotation_app worker -Q default,gpu,training --concurrency 1 -n "demo@%h" --loglevel WARNING &
+python -m inference_worker.supervisor --name "demo@%h" --queues default,gpu,training --loglevel WARNING &
 WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null' EXIT INT TERM
 

@@ -7,12 +7,15 @@
 - Case affinity: the worker that holds a case's image features records itself for the case, so the
   next job of that case goes to that worker's own queue (`gpu.<node>`) and skips re-encoding.
 
-With the embedded filesystem broker (no Redis) the same API stores partial results in files under
-VAR_DIR and affinity/liveness are simply absent (everything goes to the shared `gpu` queue).
+With the embedded broker (no Redis) the same API stores partial results in files under VAR_DIR, and
+worker liveness in VAR_DIR/workers/<node>.json (written atomically; an entry counts while it is younger
+than its TTL and, on this machine, while its process is alive, so a killed worker vanishes at once).
+Case affinity is absent there (everything goes to the shared `gpu` queue).
 """
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -121,25 +124,80 @@ def worker_queue(node: str) -> str:
     return f"gpu.{node}"
 
 
-def beat_worker(node: str, queues: list[str], device: str, pid: int) -> None:
+def _presence_dir() -> Path:
+    return Path(settings.VAR_DIR) / "workers"
+
+
+def _presence_file(node: str) -> Path:
+    return _presence_dir() / f"{node.replace('/', '_')}.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def beat_worker(node: str, queues: list[str], device: str, pid: int, **extra) -> None:
+    """Say that worker `node` is alive (for WORKER_TTL_S seconds); `extra` (started_at, restarts,
+    running jobs) is shown on the workers pages."""
+    entry = {
+        "name": node,
+        "queues": queues,
+        "device": device,
+        "pid": pid,
+        "host": socket.gethostname(),
+        "at": time.time(),
+        "ttl": WORKER_TTL_S,
+        **extra,
+    }
     client = redis_client()
-    if client is None:
+    if client is not None:
+        client.set(_worker_key(node), json.dumps(entry), ex=WORKER_TTL_S)
         return
-    info = json.dumps({"name": node, "queues": queues, "device": device, "pid": pid, "at": time.time()})
-    client.set(_worker_key(node), info, ex=WORKER_TTL_S)
+    folder = _presence_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    final = _presence_file(node)
+    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(entry))
+    os.replace(tmp, final)
 
 
 def forget_worker(node: str) -> None:
     client = redis_client()
     if client is not None:
         client.delete(_worker_key(node))
+        return
+    _presence_file(node).unlink(missing_ok=True)
+
+
+def _file_entry_alive(entry: dict, now: float) -> bool:
+    if now - float(entry.get("at", 0)) > float(entry.get("ttl", WORKER_TTL_S)):
+        return False
+    if entry.get("host") == socket.gethostname() and entry.get("pid"):
+        return _pid_alive(int(entry["pid"]))
+    return True
 
 
 def live_workers() -> list[dict]:
-    """Workers whose liveness key has not expired: [{name, queues, device, pid, at}]."""
+    """Workers whose liveness has not expired: [{name, queues, device, pid, host, at, ...}]."""
     client = redis_client()
     if client is None:
-        return []
+        folder = _presence_dir()
+        out = []
+        now = time.time()
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                entry = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if _file_entry_alive(entry, now):
+                out.append(entry)
+        return out
     keys = sorted(client.scan_iter(match=_worker_key("*"), count=200))
     out = []
     for value in client.mget(keys) if keys else []:
@@ -150,7 +208,13 @@ def live_workers() -> list[dict]:
 
 def worker_alive(node: str) -> bool:
     client = redis_client()
-    return bool(client is not None and client.exists(_worker_key(node)))
+    if client is None:
+        try:
+            entry = json.loads(_presence_file(node).read_text())
+        except (OSError, ValueError):
+            return False
+        return _file_entry_alive(entry, time.time())
+    return bool(client.exists(_worker_key(node)))
 
 
 def _affinity_key(case_id: int) -> str:
@@ -176,7 +240,7 @@ def queue_lengths(names: list[str]) -> dict[str, int]:
     (`name` for priority 0, `name\x06\x16<p>` for p in 3, 6, 9)."""
     client = redis_client()
     if client is None:
-        return {name: 0 for name in names}
+        return {name: _embedded_queue_length(name) for name in names}
     pipe = client.pipeline()
     for name in names:
         for key in _priority_lists(name):
@@ -187,3 +251,12 @@ def queue_lengths(names: list[str]) -> dict[str, int]:
 
 def _priority_lists(name: str) -> list[str]:
     return [name] + [f"{name}\x06\x16{p}" for p in (3, 6, 9)]
+
+
+def _embedded_queue_length(name: str) -> int:
+    """Messages waiting in the embedded broker's queue folder (0 for brokers that keep no such folder)."""
+    from annotation_app.celery import app
+    from annotation_app.lib.embedded_broker import queued_messages
+
+    folder = (app.conf.broker_transport_options or {}).get("data_folder_in")
+    return queued_messages(Path(folder), name) if folder else 0

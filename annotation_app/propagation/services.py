@@ -111,10 +111,11 @@ def send_job(job: PropagationJob, queue: str | None = None) -> None:
 def cancel_job(job: PropagationJob) -> PropagationJob:
     """Flag the job (the worker checks every frame) and revoke its message (a queued one never runs)."""
     job.request_cancel()
-    if job.celery_task_id:
-        try:
-            from annotation_app.celery import app
+    from annotation_app.celery import app
 
+    # Without remote control (the embedded broker) there is no revoke; the flag alone is enough.
+    if job.celery_task_id and app.conf.worker_enable_remote_control:
+        try:
             app.control.revoke(job.celery_task_id)
         except Exception as exc:  # the flag alone is enough; revoke only saves work
             log.warning("revoke of job %s failed: %s", job.pk, exc)
@@ -122,23 +123,41 @@ def cancel_job(job: PropagationJob) -> PropagationJob:
 
 
 def workers_info(timeout: float = 1.0) -> dict:
-    """Queue depths (Redis LLEN) and live workers (celery inspect, with Redis heartbeats as fallback)."""
+    """Queue depths and live workers: presence (Redis keys, or VAR_DIR/workers on the embedded broker)
+    plus, where remote control is on, `celery inspect`. Each worker: name, queues, device, and when
+    known pid, started_at, last_beat_s (seconds since its last presence refresh), restarts (by the
+    one-command run's supervisor) and running_jobs (ids of the propagation jobs it is running)."""
+    import time
+
     from annotation_app.celery import app
 
     queues = {"default": 0, "gpu": 0, "training": 0}
     workers: dict[str, dict] = {}
+    now = time.time()
     try:
         queues = realtime.queue_lengths(list(queues))
         for beat in realtime.live_workers():
-            workers[beat["name"]] = {"name": beat["name"], "queues": beat["queues"], "device": beat["device"]}
+            entry = {"name": beat["name"], "queues": beat["queues"], "device": beat["device"]}
+            for field in ("pid", "started_at", "restarts"):
+                if beat.get(field) is not None:
+                    entry[field] = beat[field]
+            if beat.get("at"):
+                entry["last_beat_s"] = round(max(0.0, now - float(beat["at"])), 1)
+            workers[beat["name"]] = entry
     except Exception as exc:
         log.warning("reading queue depths failed: %s", exc)
-    try:
-        active = app.control.inspect(timeout=timeout).active_queues() or {}
-    except Exception as exc:
-        log.warning("celery inspect failed: %s", exc)
-        active = {}
-    for name, consumed in active.items():
-        entry = workers.setdefault(name, {"name": name, "device": ""})
-        entry["queues"] = sorted(q["name"] for q in consumed)
+    if app.conf.worker_enable_remote_control:
+        try:
+            active = app.control.inspect(timeout=timeout).active_queues() or {}
+        except Exception as exc:
+            log.warning("celery inspect failed: %s", exc)
+            active = {}
+        for name, consumed in active.items():
+            entry = workers.setdefault(name, {"name": name, "device": ""})
+            entry["queues"] = sorted(q["name"] for q in consumed)
+    running = PropagationJob.objects.filter(status=JobStatus.RUNNING).values_list("pk", "worker")
+    for pk, worker in running:
+        entry = workers.get(worker.partition("#")[0])
+        if entry is not None:
+            entry.setdefault("running_jobs", []).append(pk)
     return {"queues": queues, "workers": sorted(workers.values(), key=lambda w: w["name"])}

@@ -141,6 +141,10 @@ export interface Job {
   error: string;
   result_revision: number | null;
   timings: Record<string, number>;
+  /** the Celery queue it was sent to (`gpu`, or a worker's own `gpu.<node>`) */
+  queue?: string;
+  /** `<node>#<pid>` of the worker running it */
+  worker?: string;
 }
 
 export const FINISHED_JOB = new Set(["succeeded", "failed", "cancelled"]);

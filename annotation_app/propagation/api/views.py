@@ -11,7 +11,8 @@ frames), cancel it; list the workers and queue depths.
   {"<frame>": {rle, object_score, iou}}}: frames published after cursor K (start with 0, pass back the
   returned cursor). rle is maskcodec.encode_slice_rle (row-major, starting with a run of zeros).
 - POST /api/propagation-jobs/{id}/cancel/ -> 200 job (409 when already finished).
-- GET /api/workers/ -> {queues: {default, gpu, training}, workers: [{name, queues, device}]}.
+- GET /api/workers/ -> {queues: {default, gpu, training}, workers: [{name, queues, device, pid?, started_at?,
+  last_beat_s?, restarts?, running_jobs?}]}: the live workers (an empty list: no worker is running).
 """
 
 import json
@@ -180,6 +181,11 @@ class _WorkerSerializer(serializers.Serializer):
     name = serializers.CharField()
     queues = serializers.ListField(child=serializers.CharField())
     device = serializers.CharField(allow_blank=True)
+    pid = serializers.IntegerField(required=False)
+    started_at = serializers.FloatField(required=False, help_text="Unix time the worker process started")
+    last_beat_s = serializers.FloatField(required=False, help_text="seconds since its last presence refresh")
+    restarts = serializers.IntegerField(required=False, help_text="restarts by the one-command run's supervisor")
+    running_jobs = serializers.ListField(child=serializers.IntegerField(), required=False)
 
 
 class WorkersInfoSerializer(serializers.Serializer):

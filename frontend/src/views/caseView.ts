@@ -164,6 +164,13 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
       text.textContent = "";
       return;
     }
+    if (ws.workerProblem && ws.jobRunning) {
+      // no live worker listens: say so rather than show a bar that never moves
+      progress.dataset.status = "no-worker";
+      bar.style.width = "0";
+      text.textContent = ws.workerProblem;
+      return;
+    }
     const frac = job.frames_total ? job.frames_done / job.frames_total : job.progress;
     bar.style.width = `${Math.round(frac * 100)}%`;
     text.textContent = `${job.status} ${job.frames_done}/${job.frames_total || "?"} frames${job.device ? ` · ${job.device}` : ""}`;

@@ -7,6 +7,7 @@ import { roleAtLeast, type App, type View } from "../app";
 import type { ApiClient } from "../services/api";
 import type { Case, Membership, Project, Role, Round, Target } from "../types";
 import { append, clear, errorText, h, statusBadge, toast } from "../ui/dom";
+import { workersPanel } from "./workersPanel";
 
 const ROLES: Role[] = ["annotator", "reviewer", "manager", "admin"];
 const MODALITIES = ["CT", "MR", "PT", "US", "ES"];
@@ -17,6 +18,9 @@ export async function manageView(root: HTMLElement, app: App, params: URLSearchP
   const projects = await api.list<Project>("/api/projects/");
   const selected = projects.find((p) => p.id === Number(params.get("project"))) ?? null;
   root.append(h("h1", {}, "Projects"));
+  // managers and admins see whether any worker listens (propagation, ingest and training need one)
+  const workers = roleAtLeast(app.topRole, "manager") ? workersPanel(api) : null;
+  if (workers) root.append(workers.el);
   const list = h(
     "ul",
     { class: "projects", "data-testid": "projects" },
@@ -44,7 +48,11 @@ export async function manageView(root: HTMLElement, app: App, params: URLSearchP
   const mayCreate = !!app.me?.is_superuser || !!app.me?.can_create_projects;
   const createPart = mayCreate ? createForm : h("p", { class: "muted", "data-testid": "no-create" }, "Creating projects is limited to staff and the users they allow.");
   root.append(h("div", { class: "manage" }, h("section", { class: "card" }, list, createPart), selected ? await projectPanel(api, app, selected) : h("p", { class: "muted" }, "Pick a project.")));
-  return { destroy() {} };
+  return {
+    destroy() {
+      workers?.destroy();
+    },
+  };
 }
 
 async function projectPanel(api: ApiClient, app: App, p: Project): Promise<HTMLElement> {

@@ -6,6 +6,7 @@
 import { ApiError, type ApiClient } from "../services/api";
 import type { EventService } from "../services/events";
 import type { JobService } from "../services/jobs";
+import { WorkerWatch } from "../services/workers";
 import { Emitter } from "../lib/pubsub";
 import { UndoStack, type Command } from "../lib/undo";
 import { encodeRle } from "../lib/rle";
@@ -34,6 +35,9 @@ export class Workspace {
   /** revision shown instead of the working mask (reviewer's "model proposal" toggle) */
   viewing: "current" | "proposal" = "current";
   busy = false;
+  /** "No worker is running for this queue ..." while the job waits with no live worker; else null */
+  workerProblem: string | null = null;
+  private workerWatch: WorkerWatch;
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
   private saving: Promise<void> | null = null;
   private jobUnsubs: (() => void)[] = [];
@@ -48,12 +52,15 @@ export class Workspace {
     readonly jobs: JobService,
     readonly kase: Case,
     readonly project: Project,
+    opts: { workerWatch?: WorkerWatch } = {},
   ) {
+    this.workerWatch = opts.workerWatch ?? new WorkerWatch(api);
     this.jobUnsubs.push(
       jobs.on("progress", (j) => {
         if (this.job && j.id === this.job.id) {
           this.job = j;
           this.emit();
+          void this.checkWorkers(j);
         }
       }),
       jobs.on("frames", ({ job, frames }) => {
@@ -118,6 +125,8 @@ export class Workspace {
     }
     if (this.job) this.jobs.stop(this.job.id);
     this.job = null;
+    this.workerWatch.reset();
+    this.workerProblem = null;
     this.undo.clear();
     this.editedSinceJob.clear();
     this.viewing = "current";
@@ -360,13 +369,25 @@ export class Workspace {
       const job = await this.jobs.start(target.id, body);
       this.job = job;
       this.emit();
+      void this.checkWorkers(job); // the wait is counted from here
     } catch (err) {
       this.say(err instanceof ApiError ? err.summary : String(err), "error");
     }
   }
 
+  /** Say when no live worker consumes the waiting job's queue (instead of an endless progress bar). */
+  private async checkWorkers(job: Job): Promise<void> {
+    const message = await this.workerWatch.update(job);
+    if (!this.job || this.job.id !== job.id) return;
+    if (message !== this.workerProblem) {
+      this.workerProblem = message;
+      this.emit();
+    }
+  }
+
   private followJob(job: Job): void {
     this.job = job;
+    void this.checkWorkers(job);
     this.jobStartedAt = performance.now();
     void this.jobs.follow(job.id);
   }
@@ -400,6 +421,8 @@ export class Workspace {
 
   private async onJobDone(job: Job): Promise<void> {
     this.job = job;
+    this.workerWatch.reset();
+    this.workerProblem = null;
     if (job.status === "succeeded") {
       this.timing.record("propagation_received", { job: job.id, first: false, ms: Math.round(performance.now() - this.jobStartedAt), revision: job.result_revision });
       if (job.result_revision) await this.loadRevision(job.result_revision);
