@@ -129,3 +129,31 @@ describe("undo and redo bring back masks, not only prompts", () => {
     jobs.destroy();
   });
 });
+
+describe("propagating from here and clearing a range", () => {
+  it("forward from here asks for that direction and range; a cleared range is one undoable step", async () => {
+    const { api, log, prompts } = backend();
+    const timing = EventService.create({ transport: async () => "ok", setTimer: () => 0, clearTimer: () => undefined });
+    const jobs = JobService.create(api, { sleep: async () => undefined });
+    const ws = new Workspace(api, timing, jobs, kase, project);
+    await ws.loadTargets();
+    await ws.placeBox(1, [0, 0, 1, 1]);
+    await settle(() => ws.job?.status === "succeeded" && ws.mask!.baseRevision === 100);
+    const full = volume(ws);
+
+    expect(ws.clearRange(1, 2)).toBe(2);
+    expect(volume(ws)).toEqual([full[0], [0, 0, 0, 0], [0, 0, 0, 0]]);
+    await ws.doUndo();
+    expect(volume(ws)).toEqual(full);
+    await ws.doRedo();
+    expect(volume(ws).slice(1)).toEqual([[0, 0, 0, 0], [0, 0, 0, 0]]);
+
+    await ws.propagateFrom(1, "forward");
+    const request = log.filter((r) => r.url === "/api/targets/7/propagate/").at(-1)!;
+    expect(request.body).toEqual({ direction: "forward", frame_range: [1, 2] });
+    // the cleared slices went first, as empty mask prompts
+    expect(prompts.filter((p) => p.kind === "mask").map((p) => p.frame)).toEqual([1, 2]);
+    ws.destroy();
+    jobs.destroy();
+  });
+});

@@ -359,10 +359,23 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
       h("p", { class: "muted", "data-testid": "target-info" }, `${ws.prompts.filter((p) => !p.withdrawn).length} prompts · ${ws.mask?.framesWithMask().length ?? 0} slices with mask${ws.mask?.dirty.length ? ` · ${ws.mask.dirty.length} unsaved` : ""}`),
     );
     const actions = h("div", { class: "actions" });
+    const clearSlices = () => {
+      const here = viewer.index + 1;
+      const answer = window.prompt("Clear the mask on slices (first–last):", `${here}–${here}`);
+      const m = answer ? /^\s*(\d+)\s*(?:[-–]\s*(\d+))?\s*$/.exec(answer) : null;
+      if (!m) return;
+      const lo = Number(m[1]) - 1;
+      const hi = m[2] ? Number(m[2]) - 1 : lo;
+      const n = ws.clearRange(Math.min(lo, hi), Math.max(lo, hi));
+      toast(n ? `Cleared ${n} slice${n === 1 ? "" : "s"} (Ctrl+Z brings them back).` : "Nothing to clear there.", "info");
+    };
     if (ws.editable) {
       append(
         actions,
         h("button", { "data-testid": "propagate", disabled: ws.jobRunning, onclick: () => void ws.propagate() }, "Propagate (Enter)"),
+        axis === "axial" ? h("button", { "data-testid": "propagate-forward", disabled: ws.jobRunning, title: "Propagate only towards higher slices, from this one", onclick: () => void ws.propagateFrom(viewer.index, "forward") }, "Forward from here") : null,
+        axis === "axial" ? h("button", { "data-testid": "propagate-backward", disabled: ws.jobRunning, title: "Propagate only towards lower slices, from this one", onclick: () => void ws.propagateFrom(viewer.index, "backward") }, "Backward from here") : null,
+        axis === "axial" ? h("button", { "data-testid": "clear-range", title: "Clear the mask on a range of slices (undo brings it back)", onclick: () => clearSlices() }, "Clear slices…") : null,
         ws.jobRunning ? h("button", { "data-testid": "cancel-job", onclick: () => void ws.cancelJob() }, "Cancel") : null,
       lockReason() ? h("p", { class: "notice", "data-testid": "locked" }, lockReason()) : null,
         h("button", { "data-testid": "save", disabled: !ws.mask?.dirty.length, onclick: () => void ws.save().catch(() => undefined) }, "Save edits"),

@@ -234,6 +234,33 @@ export class Workspace {
     };
   }
 
+  /** Propagate only forward (or only backward) from slice `frame`, up to the end of the case. */
+  propagateFrom(frame: number, direction: "forward" | "backward"): Promise<void> {
+    const last = this.kase.shape[0] - 1;
+    return this.propagate({ direction, frame_range: direction === "forward" ? [frame, last] : [0, frame] });
+  }
+
+  /** Clear slices lo..hi (inclusive) as one undoable step; the cleared slices then steer the model as
+   * empty masks (it will not fill them again), like brushed slices. */
+  clearRange(lo: number, hi: number): number {
+    const mask = this.mask;
+    if (!mask || !this.editable) return 0;
+    const step = this.maskStep(`clear slices ${lo + 1}–${hi + 1}`);
+    let cleared = 0;
+    for (let f = Math.max(0, lo); f <= Math.min(mask.depth - 1, hi); f++) {
+      if (mask.area(f) === 0) continue;
+      mask.set(f, null, { dirty: true });
+      this.editedSinceJob.add(f);
+      cleared++;
+    }
+    if (!cleared) return 0;
+    this.undo.push(step);
+    this.timing.record("edit_stroke", { frame: lo, tool: "clear", frames: cleared });
+    this.scheduleSave();
+    this.emit();
+    return cleared;
+  }
+
   private async stopRunningJob(): Promise<void> {
     const job = this.job;
     if (!job || !this.jobRunning) return;
