@@ -111,6 +111,37 @@ print(json.dumps({"case": t.case_id, "target": t.id, "frame": k, "box": box, "ar
 export E2E_LESION
 echo "e2e: lesion $E2E_LESION"
 
+# A submitted demo target for the review test: the model's proposal (the ground truth of a lesion),
+# then the annotator's edit of its key slice (rows removed, a patch added); the counts are the truth
+# the reviewer's diff must show.
+E2E_REVIEW="$(python manage.py shell -v 0 -c '
+import io, json
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from annotation_app.annotations.models import MaskRevision, Target
+targets = list(Target.objects.filter(case__modality="CT", case__kind="volume", location__isnull=False).order_by("id"))
+t = targets[1] if len(targets) > 1 else targets[0]
+gt = np.load(io.BytesIO(default_storage.open(t.case.image_meta["ground_truth_key"]).read()))
+k = t.key_frame
+x, y = t.location["point"]
+proposal = gt == gt[k, int(y), int(x)]
+frames = [int(z) for z in np.nonzero(proposal.any(axis=(1, 2)))[0]]
+scores = {str(z): {"object_score": 4.0, "iou": 0.92} for z in frames}
+MaskRevision.append(t, proposal, "model", frame_scores=scores)
+final = proposal.copy()
+ys, xs = np.nonzero(proposal[k])
+final[k, ys.min():ys.min() + 2, :] = False
+final[k, 1:4, 1:4] = True
+MaskRevision.append(t, final, "human", author=get_user_model().objects.get(username="demo-annotator"))
+t.submit()
+other = next(z for z in frames if z != k)
+print(json.dumps({"case": t.case_id, "target": t.id, "frame": k, "model_frame": other, "proposal_frames": len(frames),
+                  "added": int((final & ~proposal).sum()), "removed": int((proposal & ~final).sum())}))
+')"
+export E2E_REVIEW
+echo "e2e: review target $E2E_REVIEW"
+
 PORT="$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export BASE_URL="http://127.0.0.1:$PORT"
 

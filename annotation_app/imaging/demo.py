@@ -160,11 +160,15 @@ def _create_lesion_targets(case: Case, volume, round_, author) -> None:
     for lesion in volume.lesions:
         if not (volume.labels == lesion.label).any():
             continue
+        key = volume.key_slice(lesion.label)
+        # the lesion's centroid on its key slice, so two lesions on one slice can be told apart
+        ys, xs = np.nonzero(volume.labels[key] == lesion.label)
         Target.objects.create(
             case=case,
             label="lesion",
             round=round_,
             status=TargetStatus.DRAFT,
-            key_frame=volume.key_slice(lesion.label),
+            key_frame=key,
+            location={"point": [round(float(xs.mean()) + 0.5, 1), round(float(ys.mean()) + 0.5, 1)]},
             created_by=author,
         )

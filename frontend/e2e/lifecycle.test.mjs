@@ -50,6 +50,7 @@ test("ten case opens in one tab leave no console error and no pile of WebGL cont
   const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
   await context.addInitScript(countWebGLContexts);
   const page = await context.newPage();
+  page.setDefaultTimeout(90000); // the test machine is shared and often loaded
   const problems = [];
   page.on("console", (msg) => {
     const text = msg.text();

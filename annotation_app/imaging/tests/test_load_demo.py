@@ -37,6 +37,10 @@ def test_the_small_demo_loads_every_kind_of_case_and_is_idempotent(capsys):
         truth = np.load(handle)
     first = targets.first()
     assert truth[first.key_frame].any()
+    # each draft target says where its lesion is: a centroid on the key slice that lies on a lesion
+    for target in targets:
+        x, y = target.location["point"]
+        assert truth[target.key_frame, int(y), int(x)] > 0, (target.pk, target.location)
     assert Round.objects.filter(project=ct.project, status="open").count() == 1
     assert authenticate(username="demo-reviewer", password="demo-pass-123") is not None
     assert "demo-pass-123" in capsys.readouterr().out

@@ -14,9 +14,10 @@ import { stackFor, type Axis, type Point, type ViewerService } from "../viewer/t
 import { PanTool, TOOL_CLASSES, WindowLevelTool, toolForKey, type Tool, type ToolHost, type ToolPointer } from "../tools/tools";
 import type { Case, Project } from "../types";
 import { append, clear, errorText, h, statusBadge, toast } from "../ui/dom";
+import { ReviewTools } from "./reviewTools";
 import { Workspace } from "./workspace";
-import { trackActivity } from "../services/activity";
 import { pacsSendPanel } from "./pacsSend";
+import { trackActivity } from "../services/activity";
 
 const HELP: [string, string][] = [
   ...TOOL_CLASSES.map((t) => [t.key.toUpperCase(), `${t.label}: ${t.help}`] as [string, string]),
@@ -71,10 +72,19 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   (window as unknown as { medsam2Viewer?: ViewerService }).medsam2Viewer = viewer;
   const overlay = Overlay.create(viewerHost, viewer);
   unsubs.push(() => overlay.destroy());
+  // review: first proposal, provenance, diff, reviewer's fix, slice comments
+  const review = new ReviewTools(api, ws, () => axis === "axial");
+  unsubs.push(
+    () => review.destroy(),
+    overlay.addLayer(review.layer()),
+    review.events.on("change", () => (renderSide(), refreshStrip(), overlay.requestDraw())),
+    review.events.on("message", ({ text, kind }) => toast(text, kind)),
+    review.events.on("jump", (frame) => void (axis === "axial" ? viewer.setIndex(frame) : setAxis("axial").then(() => viewer.setIndex(frame)))),
+  );
   let axis: Axis = "axial";
-  let brushRadius = 6;
   /** a target id from the URL that this case does not have */
   let missingTarget: string | null = null;
+  let brushRadius = 6;
   let playing: ReturnType<typeof setInterval> | null = null;
 
   const host: ToolHost = {
@@ -103,7 +113,6 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     overlay.addLayer({
       draw(ctx, v) {
         if (axis === "axial") {
-          for (const p of ws.prompts) {
           // where each target is on its key slice, so "lesion #2" can be told from its neighbour
           for (const x of ws.targets) {
             const loc = x.location;
@@ -123,6 +132,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
               ctx.fillText(`#${x.id}`, at[0] + 2, at[1] - 4);
             }
           }
+          for (const p of ws.prompts) {
             if (p.frame !== v.index || p.withdrawn) continue;
             if (p.kind === "box") {
               const b = p.payload.box as number[];
@@ -151,7 +161,12 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
       drawStrip(strip, new Array(count).fill("none"), viewer.index);
       return;
     }
-    drawStrip(strip, classifyAll(count, ws.scores, ws.mask.framesWithMask(), new Set(ws.mask.dirty)), viewer.index);
+    // after a person's edits, the frames that differ from the first proposal are theirs; the others
+    // keep the model's confidence (the edited revision itself carries no scores)
+    review.compare();
+    const edited = review.finalIsEdited && ws.viewing === "current" ? new Set([...ws.mask.dirty, ...review.edited]) : new Set(ws.mask.dirty);
+    const scores = Object.keys(ws.scores).length ? ws.scores : review.scores;
+    drawStrip(strip, classifyAll(count, scores, ws.mask.framesWithMask(), edited), viewer.index);
   }
 
   function refreshProgress(): void {
@@ -195,6 +210,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
       sliceLabel.textContent = `${axis === "axial" ? (kase.kind === "video" ? "frame" : "slice") : axis} ${i + 1} / ${viewer.spec?.count ?? 0}`;
       refreshOverlay();
       refreshStrip();
+      if (review.showDiff) renderSide(); // the per-slice diff counts
     }),
     viewer.on("error", (msg) => toast(`Slice failed to load: ${msg}`, "error")),
     viewer.on("window", () => renderToolbar()),
@@ -212,17 +228,10 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     if (viewer.spec) setIndex(frameAt(e.offsetX, strip.clientWidth, viewer.spec.count));
   });
 
-  // --- pointer input on the overlay canvas
-  const canvas = overlay.canvas;
-  const pointer = (e: PointerEvent | MouseEvent): ToolPointer => {
-    const r = canvas.getBoundingClientRect();
-    const c: Point = [e.clientX - r.left, e.clientY - r.top];
-    return { canvas: c, image: viewer.canvasToImage(c), buttons: e.buttons, shift: e.shiftKey };
-  };
-  canvas.addEventListener("contextmenu", (e) => e.preventDefault());
   /** Why the tools cannot change the target now (null when they can). */
   function lockReason(): string | null {
     const t = ws.target;
+    if (ws.editable) return null;
     if (!t || ws.viewing !== "current") return t ? "Showing the model proposal: switch to the final mask to edit." : null;
     if (t.status === "submitted") return "Submitted: locked until a reviewer accepts or rejects it.";
     if (t.status === "accepted") return "Accepted: this target is final and locked.";
@@ -231,9 +240,26 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   const EDIT_TOOLS = new Set(["box", "point+", "point-", "brush", "eraser"]);
   let lastLockToast = 0;
 
+  // --- pointer input on the overlay canvas
+  const canvas = overlay.canvas;
+  const pointer = (e: PointerEvent | MouseEvent): ToolPointer => {
+    const r = canvas.getBoundingClientRect();
+    const c: Point = [e.clientX - r.left, e.clientY - r.top];
+    return { canvas: c, image: viewer.canvasToImage(c), buttons: e.buttons, shift: e.shiftKey };
+  };
+  canvas.addEventListener("contextmenu", (e) => e.preventDefault());
   canvas.addEventListener("pointerdown", (e) => {
+    if (review.pinArmed && e.button === 0 && axis === "axial") {
+      void review.pinAt(viewer.index, pointer(e).image);
+      return;
+    }
     canvas.setPointerCapture(e.pointerId);
     dragTool = e.button === 1 ? tools.get(PanTool.toolName)! : e.button === 2 ? tools.get(WindowLevelTool.toolName)! : active;
+    const reason = lockReason();
+    if (dragTool === active && EDIT_TOOLS.has(active.name) && reason && performance.now() - lastLockToast > 3000) {
+      lastLockToast = performance.now();
+      toast(reason, "info");
+    }
     dragTool.onDown(pointer(e));
   });
   canvas.addEventListener("pointermove", (e) => (dragTool ?? active).onMove(pointer(e)));
@@ -242,11 +268,6 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     dragTool = null;
     t?.onUp(pointer(e));
   });
-    const reason = lockReason();
-    if (dragTool === active && EDIT_TOOLS.has(active.name) && reason && performance.now() - lastLockToast > 3000) {
-      lastLockToast = performance.now();
-      toast(reason, "info");
-    }
   canvas.addEventListener("pointerleave", () => active.onLeave());
   canvas.addEventListener(
     "wheel",
@@ -341,21 +362,22 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
             " ",
             statusBadge(x.status),
             x.current_revision ? h("span", { class: "muted" }, ` rev ${x.current_revision.number} (${x.current_revision.source})`) : null,
+            h("span", { class: "muted", "data-testid": `target-range-${x.id}` }, x.frame_range ? ` · slices ${x.frame_range[0] + 1}–${x.frame_range[1] + 1}` : x.key_frame !== null ? ` · key slice ${x.key_frame + 1}` : ""),
           ),
         ),
       ),
       h("div", { class: "row" }, labelSelect, h("button", { "data-testid": "new-target", onclick: () => void ws.createTarget(labelSelect.value).catch((e) => toast(errorText(e), "error")) }, "New target")),
     );
+    if (missingTarget !== null) side.append(h("p", { class: "error", "data-testid": "target-missing" }, `Target #${missingTarget} is not in this case (or you cannot see it).`));
     if (!t) {
       side.append(h("p", { class: "muted" }, "Draw a box (R) on the object: a target is created and MedSAM2 segments it."));
       return;
-            h("span", { class: "muted", "data-testid": `target-range-${x.id}` }, x.frame_range ? ` · slices ${x.frame_range[0] + 1}–${x.frame_range[1] + 1}` : x.key_frame !== null ? ` · key slice ${x.key_frame + 1}` : ""),
     }
     append(
       side,
       h("h3", {}, `${t.label} #${t.id} `, statusBadge(t.status)),
       t.review_comment ? h("p", { class: "comment" }, `Reviewer: ${t.review_comment}`) : null,
-    if (missingTarget !== null) side.append(h("p", { class: "error", "data-testid": "target-missing" }, `Target #${missingTarget} is not in this case (or you cannot see it).`));
+      lockReason() ? h("p", { class: "notice", "data-testid": "locked" }, lockReason()) : null,
       h("p", { class: "muted", "data-testid": "target-info" }, `${ws.prompts.filter((p) => !p.withdrawn).length} prompts · ${ws.mask?.framesWithMask().length ?? 0} slices with mask${ws.mask?.dirty.length ? ` · ${ws.mask.dirty.length} unsaved` : ""}`),
     );
     const actions = h("div", { class: "actions" });
@@ -377,7 +399,6 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
         axis === "axial" ? h("button", { "data-testid": "propagate-backward", disabled: ws.jobRunning, title: "Propagate only towards lower slices, from this one", onclick: () => void ws.propagateFrom(viewer.index, "backward") }, "Backward from here") : null,
         axis === "axial" ? h("button", { "data-testid": "clear-range", title: "Clear the mask on a range of slices (undo brings it back)", onclick: () => clearSlices() }, "Clear slices…") : null,
         ws.jobRunning ? h("button", { "data-testid": "cancel-job", onclick: () => void ws.cancelJob() }, "Cancel") : null,
-      lockReason() ? h("p", { class: "notice", "data-testid": "locked" }, lockReason()) : null,
         h("button", { "data-testid": "save", disabled: !ws.mask?.dirty.length, onclick: () => void ws.save().catch(() => undefined) }, "Save edits"),
         h("button", { class: "primary", "data-testid": "submit", disabled: ws.jobRunning || !t.current_revision && !ws.mask?.dirty.length, onclick: () => void ws.submit() }, "Submit (Ctrl+Enter)"),
       );
@@ -401,13 +422,14 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
         ),
       );
     }
-    side.append(actions);
+    side.append(actions, review.panel(role, viewer.index));
     // accepted targets: their DICOM SEG sends to the PACS (state per revision, send and retry)
     if (t.status === "accepted" && kase.kind === "volume") side.append(pacsSendPanel(api, t, kase.project, roleAtLeast(role, "reviewer")));
   }
 
   unsubs.push(
     ws.events.on("change", () => {
+      void review.load().catch((err) => toast(errorText(err), "error"));
       renderSide();
       refreshOverlay();
       refreshStrip();
@@ -467,6 +489,10 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   // --- start
   await ws.loadTargets();
   const wanted = Number(params.get("target"));
+  if (params.has("target") && !ws.targets.some((t) => t.id === wanted)) {
+    missingTarget = params.get("target");
+    toast(`Target #${missingTarget} is not in this case (or you cannot see it).`, "error");
+  }
   const initial = ws.targets.find((t) => t.id === wanted) ?? (ws.targets.length === 1 ? ws.targets[0] : null);
   if (initial) await ws.select(initial.id);
   else events.setContext({ case: kase.id });
@@ -477,10 +503,6 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   // `idle` after the project's threshold without input, heartbeats while someone works (time per lesion)
   unsubs.push(trackActivity(events, Number(project.settings?.idle_threshold_s ?? 30)));
   root.dataset.ready = "1";
-  if (params.has("target") && !ws.targets.some((t) => t.id === wanted)) {
-    missingTarget = params.get("target");
-    toast(`Target #${missingTarget} is not in this case (or you cannot see it).`, "error");
-  }
 
   return {
     destroy() {

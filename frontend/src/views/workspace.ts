@@ -34,6 +34,8 @@ export class Workspace {
   job: Job | null = null;
   /** revision shown instead of the working mask (reviewer's "model proposal" toggle) */
   viewing: "current" | "proposal" = "current";
+  /** a reviewer fixing a submitted target: brush edits are saved as "review" revisions */
+  reviewFix = false;
   busy = false;
   /** "No worker is running for this queue ..." while the job waits with no live worker; else null */
   workerProblem: string | null = null;
@@ -81,6 +83,7 @@ export class Workspace {
   }
 
   get editable(): boolean {
+    if (this.reviewFix && this.target?.status === "submitted" && this.viewing === "current") return true;
     return !!this.target && !["submitted", "accepted"].includes(this.target.status) && this.viewing === "current";
   }
 
@@ -130,6 +133,7 @@ export class Workspace {
     this.undo.clear();
     this.editedSinceJob.clear();
     this.viewing = "current";
+    this.reviewFix = false;
     this.target = targetId === null ? null : (this.targets.find((t) => t.id === targetId) ?? (await this.api.get<Target>(`/api/targets/${targetId}/`)));
     this.timing.setContext({ case: this.kase.id, target: this.target?.id ?? null });
     const [d, hgt, w] = this.kase.shape;
@@ -179,6 +183,7 @@ export class Workspace {
 
   // --- prompts -------------------------------------------------------------------------------
   async placePrompt(frame: number, kind: "box" | "point", payload: Record<string, unknown>): Promise<void> {
+    if (this.reviewFix) return this.say("A reviewer's fix uses the brush (B) and eraser (E); prompts are the annotator's.", "info");
     if (this.target && !this.editable) return this.say(`This target is ${this.target.status}; it cannot be changed.`, "error");
     const target = await this.ensureTarget();
     let prompt: Prompt;
@@ -319,7 +324,7 @@ export class Workspace {
       const target = this.target;
       if (!mask || !target || mask.dirty.length === 0) return;
       const frames = mask.dirty;
-      const body: Record<string, unknown> = { target: target.id, source: "human", slices: mask.dirtyPayload() };
+      const body: Record<string, unknown> = { target: target.id, source: this.reviewFix ? "review" : "human", slices: mask.dirtyPayload() };
       if (mask.baseRevision !== null) body.base_revision = mask.baseRevision;
       try {
         const rev = await this.api.post<SavedRevision>("/api/mask-revisions/", body);
@@ -491,12 +496,13 @@ export class Workspace {
     }
   }
 
-  /** Reviewer toggle: show the latest model proposal or the current (final) mask. */
+  /** Reviewer toggle: show the model's first proposal or the current (final) mask. */
   async showRevision(which: "current" | "proposal"): Promise<void> {
     if (!this.target) return;
     if (which === "proposal") {
       const revs = await this.api.list<MaskRevision>("/api/mask-revisions/", { target: this.target.id, source: "model" });
-      const latest = revs.sort((a, b) => b.number - a.number)[0];
+      // the FIRST model run: later runs are steered by the annotator's edits and already contain them
+      const latest = revs.sort((a, b) => a.number - b.number)[0];
       if (!latest) return this.say("This target has no model proposal.", "info");
       this.viewing = "proposal";
       await this.loadRevision(latest.id);
