@@ -13,6 +13,8 @@ one connection; its UIDs are fixed when the row is made, so a retry re-sends the
 later accepted revision gets a row (and an instance) of its own, never overwriting the first.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -60,6 +62,15 @@ class DicomWebConnection(models.Model):
         return cls.objects.filter(Q(project__isnull=True) | Q(project_id=project_id))
 
 
+#: a claimed row whose worker has not written for this long is taken to be abandoned (the worker died;
+#: Celery redelivers its message after acks_late) and may be claimed again
+STALE_AFTER = timedelta(minutes=10)
+
+
+def _claimable(status_queued: str, status_running: str) -> Q:
+    return Q(status=status_queued) | Q(status=status_running, heartbeat_at__lt=timezone.now() - STALE_AFTER)
+
+
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -79,6 +90,8 @@ class PacsImport(models.Model):
     n_instances = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    #: the claiming worker's last sign of life (claim and each progress step)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -99,13 +112,19 @@ class PacsImport(models.Model):
         return f"import of series {self.series_uid} into project {self.project_id} ({self.status})"
 
     def claim(self) -> bool:
-        """queued -> running; False if another delivery of the task got there first."""
-        changed = PacsImport.objects.filter(pk=self.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+        """queued (or abandoned running) -> running; False if another delivery of the task has it."""
+        changed = (
+            PacsImport.objects.filter(pk=self.pk)
+            .filter(_claimable(JobStatus.QUEUED, JobStatus.RUNNING))
+            .update(status=JobStatus.RUNNING, heartbeat_at=timezone.now())
+        )
         self.refresh_from_db()
         return changed == 1
 
     def set_progress(self, fraction: float, **fields) -> None:
-        PacsImport.objects.filter(pk=self.pk).update(progress=round(float(fraction), 3), **fields)
+        PacsImport.objects.filter(pk=self.pk).update(
+            progress=round(float(fraction), 3), heartbeat_at=timezone.now(), **fields
+        )
 
     def finish(self, case: Case) -> None:
         PacsImport.objects.filter(pk=self.pk).update(
@@ -139,6 +158,7 @@ class SegSend(models.Model):
     series_instance_uid = models.CharField(max_length=64)
     study_instance_uid = models.CharField(max_length=64, blank=True, default="")
     automatic = models.BooleanField(default=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -155,9 +175,12 @@ class SegSend(models.Model):
         return f"SEG of target {self.target_id} revision {self.revision_id} ({self.status})"
 
     def claim(self) -> bool:
-        """queued -> sending (one attempt more); False if it is not queued."""
-        changed = SegSend.objects.filter(pk=self.pk, status=SendStatus.QUEUED).update(
-            status=SendStatus.SENDING, attempts=F("attempts") + 1
+        """queued (or abandoned sending) -> sending, one attempt more; False if another delivery has it.
+        A re-sent instance keeps its SOP Instance UID, so the PACS stores it once."""
+        changed = (
+            SegSend.objects.filter(pk=self.pk)
+            .filter(_claimable(SendStatus.QUEUED, SendStatus.SENDING))
+            .update(status=SendStatus.SENDING, attempts=F("attempts") + 1, heartbeat_at=timezone.now())
         )
         self.refresh_from_db()
         return changed == 1

@@ -88,6 +88,8 @@ class SeriesImport:
             return "skipped"
         folder = Path(tempfile.mkdtemp(prefix=f"pacs-{self.job.pk}-", dir=staging_root()))
         try:
+            if self.job.case is not None:  # an abandoned run had staged the series: convert it only
+                return self.convert([self.job.case])
             files = self.fetch(folder)
             cases = self.stage(files)
             return self.convert(cases)

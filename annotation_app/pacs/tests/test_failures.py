@@ -3,8 +3,10 @@ imported; credentials never appear in responses or logs. The import and send ste
 (the worker tasks call the same functions; test_roundtrip.py runs them in a real worker)."""
 
 import logging
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -210,3 +212,34 @@ def test_only_accepted_targets_are_sent(project, reviewer, annotator, client_for
         "/api/pacs/sends/", {"target": target.pk, "connection": connection.pk}, format="json"
     )
     assert response.status_code == 409 and "only accepted targets" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_an_abandoned_import_is_taken_over_and_a_live_one_is_left_alone(
+    orthanc, stored_series, project, manager, client_for
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    connection = connection_to(orthanc, project)
+    job = queue_import(client_for(manager), project, connection, *stored_series)
+    PacsImport.objects.filter(pk=job.pk).update(status="running", heartbeat_at=timezone.now())
+    assert run_import(job.pk) == "skipped"  # another worker is on it
+    assert Case.objects.count() == 0
+    # that worker died after staging the series (a case, still ingesting) and went quiet
+    assert run_import_until_staged(job) == 1
+    PacsImport.objects.filter(pk=job.pk).update(status="running", heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert run_import(job.pk) == "succeeded"
+    job.refresh_from_db()
+    assert Case.objects.count() == 1 and job.case.status == "ready" and job.case.shape == [3, 8, 8]
+
+
+def run_import_until_staged(job: PacsImport) -> int:
+    """Do the fetch and stage steps of an import (as a worker that then died would have)."""
+    from annotation_app.pacs.services import SeriesImport
+
+    job.refresh_from_db()
+    steps = SeriesImport(job)
+    with tempfile.TemporaryDirectory() as folder:
+        return len(steps.stage(steps.fetch(Path(folder))))
