@@ -46,7 +46,10 @@ def reduction(baseline: float | None, value: float | None) -> float | None:
 
 
 def lesion_time(row: TargetTiming) -> float | None:
-    """Time per lesion, or per frame for videos."""
+    """Time per lesion, or per frame for videos; None for a lesion with no recorded events (imported or
+    made by a script): its time is unknown, not zero, so it stays out of the time statistics."""
+    if not row.n_events:
+        return None
     return row.per_frame_s if row.case_kind == VIDEO else row.time_s
 
 

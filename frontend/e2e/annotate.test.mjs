@@ -14,6 +14,11 @@ const SHOTS = path.join(process.env.E2E_ARTIFACTS ?? path.resolve(import.meta.di
 // {case, frame, box: [x0, y0, x1, y1]} of a demo lesion (scripts/e2e.sh reads it from the ground truth)
 const LESION = JSON.parse(process.env.E2E_LESION ?? "null");
 const JOB_TIMEOUT_MS = Number(process.env.E2E_JOB_TIMEOUT_MS ?? 300000);
+const MANAGER = process.env.E2E_MANAGER ?? "demo-manager";
+// the project's idle threshold during the annotation test, short so the test sees `idle` and `active`
+const IDLE_S = 5;
+// where the README's dashboard screenshot goes when set (E2E_DOCS_DIR=$PWD/docs scripts/e2e.sh)
+const DOCS_DIR = process.env.E2E_DOCS_DIR ?? "";
 
 let browser;
 const consoleErrors = [];
@@ -121,17 +126,39 @@ function slicesWithMask(info) {
   return m ? Number(m[1]) : -1;
 }
 
-test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer accepts it", async () => {
+/** Wait until the stored events of `query` include every kind in `wanted`; returns the kinds seen. */
+async function eventKinds(page, query, wanted, tries = 30) {
+  let kinds = new Set();
+  for (let i = 0; i < tries && !wanted.every((k) => kinds.has(k)); i++) {
+    await page.waitForTimeout(500);
+    kinds = new Set((await api(page, `/api/events/?${query}&page_size=500`)).results.map((e) => e.kind));
+  }
+  return kinds;
+}
+
+test("an annotator segments a lesion with MedSAM2, corrects it, a reviewer accepts it, a manager sees its time", async () => {
+  assert.ok(LESION, "E2E_LESION (set by scripts/e2e.sh) names the demo lesion to segment");
+  // --- manager: a short idle threshold for this project
+  const m0 = await newPage(1366, 768);
+  await login(m0.page, MANAGER);
+  const project = await api(m0.page, `/api/projects/${(await api(m0.page, `/api/cases/${LESION.case}/`)).project}/`);
+  const csrf = (await m0.context.cookies()).find((c) => c.name === "csrftoken").value;
+  await api(m0.page, `/api/projects/${project.id}/`, {
+    method: "PATCH",
+    headers: { "X-CSRFToken": csrf, "Content-Type": "application/json" },
+    data: { settings: { ...project.settings, idle_threshold_s: IDLE_S } },
+  });
+  await m0.context.close();
+
   // --- annotator, laptop screen
   const { context, page } = await newPage(1366, 768);
   await login(page, ANNOTATOR);
   await page.waitForSelector("[data-testid=all-cases]");
   await page.screenshot({ path: path.join(SHOTS, "worklist-1366x768.png") });
-
-  assert.ok(LESION, "E2E_LESION (set by scripts/e2e.sh) names the demo lesion to segment");
   const ct = await api(page, `/api/cases/${LESION.case}/`);
   assert.equal(ct.status, "ready");
 
+  const started = Date.now();
   await openCase(page, ct.id);
   const idsBefore = new Set((await api(page, `/api/targets/?case=${ct.id}&page_size=500`)).results.map((t) => t.id));
 
@@ -199,6 +226,7 @@ test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer a
   // submit
   await page.click("[data-testid=submit]");
   await page.waitForSelector(`[data-testid=target-${target.id}] .badge-submitted`);
+  const wallSeconds = (Date.now() - started) / 1000;
 
   // stored revisions: model proposal, human stroke, human undo (the undo restores the model's mask)
   const revisions = (await api(page, `/api/mask-revisions/?target=${target.id}`)).results.sort((a, b) => a.number - b.number);
@@ -211,13 +239,15 @@ test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer a
 
   // timing events arrive in batches (flush every ~2 s)
   const wanted = ["target_opened", "prompt_placed", "propagation_requested", "propagation_received", "edit_stroke", "undo", "visibility_hidden", "visibility_visible", "submit"];
-  let kinds = new Set();
-  for (let i = 0; i < 30 && !wanted.every((k) => kinds.has(k)); i++) {
-    await page.waitForTimeout(500);
-    const events = (await api(page, `/api/events/?target=${target.id}&page_size=500`)).results;
-    kinds = new Set(events.map((e) => e.kind));
-  }
+  let kinds = await eventKinds(page, `target=${target.id}`, wanted);
   assert.deepEqual(wanted.filter((k) => !kinds.has(k)), [], `events stored: ${[...kinds].join(", ")}`);
+
+  // no input for longer than the idle threshold: the page records `idle` once, then `active` on the next input
+  await page.waitForTimeout((IDLE_S + 1.5) * 1000);
+  await page.mouse.move(200, 200);
+  const activity = ["heartbeat", "idle", "active"];
+  kinds = await eventKinds(page, `target=${target.id}`, activity);
+  assert.deepEqual(activity.filter((k) => !kinds.has(k)), [], `events stored: ${[...kinds].join(", ")}`);
   const prompts = (await api(page, `/api/prompts/?target=${target.id}`)).results;
   assert.equal(prompts.filter((p) => p.kind === "box" && !p.withdrawn).length, 1);
   await context.close();
@@ -227,6 +257,10 @@ test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer a
   await login(r.page, REVIEWER);
   await r.page.goto(`${BASE_URL}/#/review`);
   await r.page.waitForSelector(`[data-testid=review-target-${target.id}]`);
+  // the queue shows who submitted it, its active time, edits and Dice(first proposal, final)
+  const queued = r.page.locator("tr", { has: r.page.locator(`[data-testid=review-target-${target.id}]`) });
+  assert.match(await queued.locator("[data-testid=active-time]").textContent(), /\d/);
+  assert.ok((await queued.textContent()).includes(ANNOTATOR), "the submitter is shown");
   await r.page.screenshot({ path: path.join(SHOTS, "review-queue-1920x1080.png") });
   await r.page.click(`[data-testid=review-target-${target.id}]`);
   await r.page.waitForSelector(".view[data-ready='1']", { timeout: 60000 });
@@ -242,13 +276,45 @@ test("an annotator segments a lesion with MedSAM2, corrects it, and a reviewer a
   assert.equal(accepted.review_comment, "looks right");
   await r.context.close();
 
+  // --- manager: the lesion on the dashboard with a plausible time, and every chart drawn
+  const m = await newPage(1440, 900);
+  await login(m.page, MANAGER);
+  await m.page.goto(`${BASE_URL}/#/dashboard?project=${project.id}`);
+  await m.page.waitForSelector(`[data-testid=lesion-row-${target.id}]`, { timeout: 60000 });
+  // every chart drew; the box plots drew a box in the series colour, the phase bars a waiting bar
+  const drawn = {};
+  for (const chart of ["chart-time", "chart-reduction", "chart-phases", "chart-dice"]) {
+    await m.page.waitForSelector(`[data-testid=${chart}][data-rendered='1']`, { timeout: 30000 });
+    drawn[chart] = await m.page.$$eval(`[data-testid=${chart}] svg path`, (paths) =>
+      [...new Set(paths.flatMap((p) => [p.getAttribute("fill"), p.getAttribute("stroke")]).filter(Boolean).map((c) => c.toLowerCase().replace(/\s/g, "")))],
+    );
+  }
+  console.log(`chart colours: ${JSON.stringify(drawn)}`);
+  const has = (chart, hex, rgb) => drawn[chart].includes(hex) || drawn[chart].includes(rgb);
+  assert.ok(has("chart-time", "#40a9ff", "rgb(64,169,255)"), "the time box plot drew a box");
+  assert.ok(has("chart-dice", "#40a9ff", "rgb(64,169,255)"), "the Dice box plot drew a box");
+  assert.ok(has("chart-phases", "#faad14", "rgb(250,173,20)"), "the phase chart drew the waiting bar");
+  const timing = await api(m.page, `/api/target-timings/${target.id}/`);
+  console.log(`lesion ${target.id}: ${timing.time_s} s (prompting ${timing.prompting_s}, waiting ${timing.waiting_s}, correcting ${timing.correcting_s}, reviewing ${timing.reviewing_s}) of ${wallSeconds.toFixed(1)} s wall`);
+  assert.ok(timing.time_s > 0 && timing.time_s <= wallSeconds + 1, `time ${timing.time_s} s within the ${wallSeconds} s the annotator had the case open`);
+  assert.ok(timing.waiting_s > 0, "waiting for the model is counted from the job");
+  assert.ok(Math.abs(timing.prompting_s + timing.waiting_s + timing.correcting_s - timing.time_s) < 0.01);
+  assert.deepEqual([timing.status, timing.n_prompts, timing.n_strokes, timing.n_undos], ["accepted", 1, 1, 1]);
+  assert.equal(timing.dice, 1, "after the undo the accepted mask is the model's first proposal");
+  assert.equal(timing.submitted_by_username, ANNOTATOR);
+  const shown = await m.page.textContent(`[data-testid=lesion-row-${target.id}] [data-testid=lesion-time]`);
+  assert.match(shown, /^\d/);
+  await m.page.screenshot({ path: path.join(SHOTS, "dashboard-1440x900.png"), fullPage: true });
+  if (DOCS_DIR) await m.page.screenshot({ path: path.join(DOCS_DIR, "dashboard.png"), fullPage: true });
+  await m.context.close();
+
   assert.deepEqual(consoleErrors, [], "no console errors");
 });
 
 test("a manager sees the server's own message when an upload is refused", async () => {
   const { context, page } = await newPage(1366, 768);
   page.allowUploadError = true;
-  await login(page, process.env.E2E_MANAGER ?? "demo-manager");
+  await login(page, MANAGER);
   const projects = (await api(page, "/api/projects/")).results;
   await page.goto(`${BASE_URL}/#/manage?project=${projects[0].id}`);
   await page.waitForSelector("[data-testid=dropzone]");

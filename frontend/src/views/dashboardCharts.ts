@@ -42,10 +42,10 @@ function base(title: string, yName: string, categories: string[]): ChartOption {
     color: PALETTE,
     textStyle: { color: TEXT },
     title: { text: title, left: 8, top: 4, textStyle: { color: TEXT, fontSize: 14, fontWeight: 600 } },
-    grid: { left: 64, right: 24, top: 56, bottom: 56 },
+    grid: { left: 64, right: 24, top: 56, bottom: 64 },
     legend: { top: 26, right: 8, textStyle: { color: TEXT } },
     tooltip: { trigger: "item", confine: true },
-    xAxis: { type: "category", data: categories, axisLine: { lineStyle: { color: LINE } }, axisLabel: { color: TEXT } },
+    xAxis: { type: "category", data: categories, axisLine: { lineStyle: { color: LINE } }, axisLabel: { color: TEXT, lineHeight: 16, margin: 10 } },
     yAxis: { type: "value", name: yName, nameTextStyle: { color: TEXT }, axisLabel: { color: TEXT }, splitLine: { lineStyle: { color: LINE } } },
   };
 }
@@ -86,8 +86,10 @@ export function reductionLine(report: TimingReport): ChartOption {
   const rounds = roundsWithData(report);
   const keys = groupKeys(rounds);
   const option = base("Reduction against the manual baseline", "% less time", rounds.map(roundLabel));
+  const subtext = report.baseline_round === null ? "no manual-baseline round in this project yet" : `baseline: round ${report.baseline_round}`;
   return {
     ...option,
+    title: { ...(option.title as object), subtext, subtextStyle: { color: "#8a93ab", fontSize: 12 } },
     yAxis: { ...(option.yAxis as object), min: 0, max: 100 },
     tooltip: { trigger: "axis", confine: true, valueFormatter: (v: unknown) => (typeof v === "number" ? `${v.toFixed(2)} %` : "—") },
     series: keys.map((key) => ({
