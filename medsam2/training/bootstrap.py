@@ -79,6 +79,7 @@ class BootstrapConfig:
     train_lesions: int = 5
     val_cases: int = 16  # 48 lesions: 6 cases (18) moved the mean by +-0.04 between similar runs
     val_lesions: int = 3
+    val_seed: int = -1  # seed of the held-out phantoms; -1: seed + 10000 (a fine-tune keeps its parent's)
     num_frames: int = 4
     key_slice_prob: float = 0.75
     single_frame_prob: float = 0.5
@@ -111,6 +112,11 @@ class BootstrapConfig:
     # time a few steps first and plan no more steps than fit 85% of the CPU cap, so that a slower
     # CPU still finishes the cosine schedule (a run cut by the cap ends at a high learning rate)
     fit_steps_to_cap: bool = True
+
+
+def val_seed(cfg: BootstrapConfig) -> int:
+    """Seed of the held-out phantoms (disjoint from the training phantoms' seed stream)."""
+    return cfg.val_seed if cfg.val_seed >= 0 else cfg.seed + 10_000
 
 
 def synthetic_cases(seed: int, n: int, n_lesions: int, prefix: str) -> list[Case]:
@@ -182,7 +188,7 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
             model.sam_prompt_encoder.pe_layer.positional_encoding_gaussian_matrix.mul_(cfg.pe_scale)
     # train and validation phantoms come from disjoint seed streams
     train_cases = synthetic_cases(cfg.seed, cfg.train_cases, cfg.train_lesions, "train")
-    val_cases = synthetic_cases(cfg.seed + 10_000, cfg.val_cases, cfg.val_lesions, "val")
+    val_cases = synthetic_cases(val_seed(cfg), cfg.val_cases, cfg.val_lesions, "val")
 
     def clips(n: int) -> ClipDataset:
         return ClipDataset(train_cases, model.image_size, num_frames=cfg.num_frames, max_objects=cfg.max_objects,
@@ -227,6 +233,7 @@ def run_bootstrap(out_dir: str | Path = WEIGHTS_DIR, cfg: BootstrapConfig = Boot
         "eval_wall_seconds": round(time.perf_counter() - t_eval, 1),
         "final_loss_mean_last_100": float(np.mean(result.losses[-100:])) if result.losses else None,
         "validation": {"protocol": "box from ground truth on key slice, propagate both ways",
+                       "seed": val_seed(cfg),
                        "cases": cfg.val_cases, "volume_shape": list(VOLUME_SHAPE),
                        "mean_dice": scores.mean_dice, "mean_nsd_2mm": scores.mean_nsd,
                        "target_dice": TARGET_DICE, "meets_target": bool(scores.mean_dice >= TARGET_DICE),
