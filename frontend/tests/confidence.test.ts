@@ -33,3 +33,12 @@ describe("confidence strip", () => {
     expect(frameAt(100, 100, 10)).toBe(9);
   });
 });
+
+describe("the worker's suspect flags decide the strip", () => {
+  it("a flagged slice is suspect even with a high IoU; a lost slice is suspect, not grey", () => {
+    expect(classifyFrame({ object_score: 8, iou: 0.95, suspect: ["area_jump"] } as never, true, true)).toBe("suspect");
+    expect(classifyFrame({ suspect: ["lost"] } as never, false, false)).toBe("suspect");
+    expect(classifyFrame({ object_score: 8, iou: 0.95, suspect: [] } as never, true, true)).toBe("good");
+    expect(classifyFrame({ object_score: -9, iou: 0.1, suspect: [] } as never, false, false)).toBe("absent");
+  });
+});

@@ -431,6 +431,7 @@ def _write_result(
         for frame, (mask, score, iou) in results.items():
             volume[frame] = mask
             scores[str(frame)] = {"object_score": round(score, 4), "iou": round(iou, 4)}
+        mark_suspects(volume, scores)
         revision = MaskRevision.append(
             locked,
             volume,
@@ -446,6 +447,19 @@ def _write_result(
         if ops is not None:
             PropagationJob.objects.filter(pk=job.pk).update(session_ops=ops)
     return revision
+
+
+def mark_suspects(volume: np.ndarray, scores: dict) -> None:
+    """Add the confidence strip's flags to the frame scores: "suspect" lists the reasons against each
+    slice (medsam2.quality: the model's scores and consistency along the track; [] = none)."""
+    from medsam2.quality import frame_flags
+
+    n = volume.shape[0]
+    obj = np.array([scores.get(str(f), {}).get("object_score", np.nan) for f in range(n)], dtype=np.float64)
+    iou = np.array([scores.get(str(f), {}).get("iou", np.nan) for f in range(n)], dtype=np.float64)
+    for f, why in enumerate(frame_flags(volume, obj, iou)):
+        if why or str(f) in scores:
+            scores.setdefault(str(f), {})["suspect"] = why
 
 
 def _release(job_id: int, worker: str) -> None:

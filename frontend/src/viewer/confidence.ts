@@ -26,6 +26,13 @@ export function classifyFrame(score: FrameScore | number | undefined, hasMask: b
   if (edited) return "human";
   if (score === undefined || score === null) return hasMask ? "human" : "none"; // drawn, not predicted
   const s: FrameScore = typeof score === "number" ? { iou: score } : score;
+  // the worker's flags (medsam2.quality: scores + consistency along the track) decide when present
+  const suspect = (s as FrameScore & { suspect?: string[] }).suspect;
+  if (Array.isArray(suspect)) {
+    if (suspect.length) return "suspect";
+    if (!hasMask) return "absent";
+    return (s.iou ?? 1) < 0.75 ? "uncertain" : "good";
+  }
   const present = s.object_score === undefined ? hasMask : s.object_score > 0;
   const iou = s.iou ?? (present ? 1 : 0);
   if (!present) return inside ? "suspect" : "absent";
