@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "annotation_app.propagation",
     "annotation_app.timing",
     "annotation_app.pacs",
+    "annotation_app.exports",
 ]
 
 MIDDLEWARE = [

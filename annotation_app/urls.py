@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/", include("annotation_app.propagation.api.urls")),
     path("api/", include("annotation_app.timing.api.urls")),
     path("api/", include("annotation_app.pacs.api.urls")),
+    path("api/", include("annotation_app.exports.api.urls")),
     path("", frontend_index, name="frontend"),
 ]
 

@@ -171,6 +171,15 @@ def world(project, other_project, owner, manager, reviewer, annotator, outsider,
         member,
     )
     world.extras["job"] = job
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from annotation_app.exports.models import ExportJob
+
+    world.extras["export"] = ExportJob.objects.create(
+        project=project, case=case, format="nifti", status="succeeded", filename="case.nii.gz",
+        result_key=default_storage.save("exports/matrix/case.nii.gz", ContentFile(b"\x1f\x8b-not-really")),
+    )  # fmt: skip
     world.extras["comment"] = SliceComment.objects.create(
         target=submitted, author=reviewer, frame=0, x=2.0, y=3.0, text="check the rim"
     )
@@ -434,6 +443,30 @@ ROWS: list[Row] = [
         Role.REVIEWER,
         ok=201,
         body=lambda w: {"target": w.submitted_target.pk, "frame": 0, "x": 3.5, "y": 2.0, "text": "rim missed"},
+    ),
+    # --- export jobs (managers only: other members do not see them)
+    Row(
+        "list export jobs",
+        "get",
+        "/api/export-jobs/?project={w.project.pk}",
+        Role.MANAGER,
+        own_ids=lambda w: {w.extras["export"].pk},
+    ),
+    Row("read an export job", "get", "/api/export-jobs/{w.extras[export].pk}/", Role.MANAGER, denied=404),
+    Row(
+        "start an export job",
+        "post",
+        "/api/export-jobs/",
+        Role.MANAGER,
+        ok=202,
+        body=lambda w: {"project": w.project.pk, "format": "project-zip"},
+    ),
+    Row(
+        "download an export",
+        "get",
+        "/api/export-jobs/{w.extras[export].pk}/download/",
+        Role.MANAGER,
+        denied=404,
     ),
     # --- interaction events (annotators and reviewers see only their own; this one is the admin's)
     Row("list events", "get", "/api/events/", Role.MANAGER, own_ids=lambda w: {w.event.pk}),

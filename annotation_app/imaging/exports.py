@@ -315,16 +315,19 @@ def export_case(case: Case, fmt: str, statuses=None) -> tuple[bytes, str, str, l
     raise ExportError(f"format must be one of {', '.join(FORMATS)}")
 
 
-def project_zip(project, statuses=None):
+def project_zip(project, statuses=None, progress=None):
     """A temporary file holding the project's zip (manifest.json + per case NIfTI or COCO); the caller
-    streams and closes it."""
+    streams and closes it. `progress(fraction)` is called after each case (export jobs show it)."""
     handle = tempfile.TemporaryFile()
     manifest: dict = {
         "project": {"id": project.pk, "name": project.name, "labels": project.labels},
         "cases": [],
     }
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        for case in Case.objects.filter(project=project, status__in=["ready", "archived"]).order_by("id"):
+        cases = list(Case.objects.filter(project=project, status__in=["ready", "archived"]).order_by("id"))
+        for done, case in enumerate(cases):
+            if progress is not None:
+                progress(done / max(1, len(cases)))
             folder = f"cases/{case.pk:06d}/"
             entry = {
                 "id": case.pk,

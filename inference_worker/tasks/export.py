@@ -1,0 +1,11 @@
+"""Exports: a case or project export job on the `default` queue (CPU only)."""
+
+from celery import shared_task
+
+
+@shared_task(name="inference_worker.tasks.export.run_export_job", acks_late=True)
+def run_export_job(job_id: int) -> str:
+    """Run export job `job_id`; "succeeded", "failed" or "skipped" (gone or already finished)."""
+    from annotation_app.exports.services import run_export
+
+    return run_export(int(job_id))
