@@ -2,8 +2,8 @@
 // it with one synthetic CT study and adds a DICOMweb connection to the demo project): a manager finds
 // the study in the browser's PACS tab and imports its series (progress, then a link to the case), a
 // second import of the same series is refused; an annotator draws and submits a mask and a reviewer
-// accepts it (through the API), then sends it from the case view; the send state reads "sent" and
-// Orthanc holds one DICOM SEG in the study.
+// accepts it (through the API), then sends it from the case view; the send state reads "sent" there
+// and on the review page, and Orthanc holds one DICOM SEG in the study.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -124,6 +124,9 @@ test("a manager imports a study from Orthanc in the browser and the accepted les
   await reviewer.page.waitForSelector("[data-testid=pacs-send-none]", { timeout: 60000 });
   await reviewer.page.click(`[data-testid=pacs-send-to-${pacsInfo.connection}]`);
   await reviewer.page.waitForSelector("[data-testid=pacs-send] .badge-sent", { timeout: 60000 });
+  // the review page lists it among the accepted targets with its PACS state
+  await reviewer.page.goto(`${BASE_URL}/#/review`);
+  await reviewer.page.waitForSelector(`[data-testid=accepted-${target.id}] [data-testid=pacs-state] .badge-sent`, { timeout: 30000 });
 
   // Orthanc now holds one SEG series in the study (read with its own DICOMweb, as a viewer would)
   const auth = Buffer.from(`${pacsInfo.username}:${pacsInfo.password}`).toString("base64");

@@ -133,7 +133,13 @@ class SendViewSet(CreateReadViewSet):
     queryset = SegSend.objects.select_related("revision")
     serializer_class = SendSerializer
     project_field = "target__case__project"
-    filterset_fields = {"target": ["exact"], "target__case": ["exact"], "status": ["exact"], "connection": ["exact"]}
+    filterset_fields = {
+        "target": ["exact"],
+        "target__case": ["exact"],
+        "target__case__project": ["exact"],
+        "status": ["exact"],
+        "connection": ["exact"],
+    }
     ordering_fields = ["id", "created_at"]
     required_roles = {
         "list": Role.ANNOTATOR,

@@ -63,3 +63,30 @@ export function pacsSendPanel(api: ApiClient, target: Target, projectId: number,
   })();
   return el;
 }
+
+/**
+ * The review page's view of what went to the PACS: the project's recently accepted targets, each with
+ * the state of its latest SEG send (or "not sent"). Null when the project has no PACS connection.
+ */
+export async function acceptedSendTable(api: ApiClient, projectId: number, accepted: Target[]): Promise<HTMLElement | null> {
+  const connections = await connectionsFor(api, projectId);
+  if (!connections.length) return null;
+  const sends = await api.list<SegSend>("/api/pacs/sends/", { target__case__project: projectId });
+  const latest = new Map<number, SegSend>();
+  for (const s of sends) if (!latest.has(s.target) || latest.get(s.target)!.id < s.id) latest.set(s.target, s);
+  const rows = accepted.map((t) => {
+    const s = latest.get(t.id);
+    return h("tr", { "data-testid": `accepted-${t.id}` },
+      h("td", {}, h("a", { href: `#/cases/${t.case}?target=${t.id}` }, `${t.label} #${t.id}`)),
+      h("td", {}, t.current_revision ? `rev ${t.current_revision.number}` : "—"),
+      h("td", { "data-testid": "pacs-state" }, s ? statusBadge(s.status) : h("span", { class: "muted" }, "not sent"), s && s.revision_number !== t.current_revision?.number ? h("span", { class: "muted" }, ` (rev ${s.revision_number})`) : null),
+      h("td", { class: s?.error ? "error" : "muted" }, s?.error ?? ""),
+    );
+  });
+  return h("div", { "data-testid": `accepted-pacs-${projectId}` },
+    h("h3", {}, "Accepted · sent to the PACS"),
+    accepted.length
+      ? h("table", { class: "table" }, h("thead", {}, h("tr", {}, ...["Target", "Mask", "PACS", ""].map((x) => h("th", {}, x)))), h("tbody", {}, ...rows))
+      : h("p", { class: "muted" }, "No accepted target yet."),
+  );
+}

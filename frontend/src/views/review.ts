@@ -7,6 +7,7 @@ import { roleAtLeast, type App, type View } from "../app";
 import { fmtNumber, fmtSeconds, type TargetTiming } from "../services/timing";
 import type { Case, Project, Target } from "../types";
 import { clear, errorText, fmtDate, h, statusBadge } from "../ui/dom";
+import { acceptedSendTable } from "./pacsSend";
 
 export async function reviewView(root: HTMLElement, app: App): Promise<View> {
   const api = app.services.api;
@@ -50,6 +51,10 @@ export async function reviewView(root: HTMLElement, app: App): Promise<View> {
           : h("p", { class: "muted" }, "Nothing waiting for review."),
       );
       if (timingError) root.append(h("p", { class: "error" }, timingError));
+      // what went back to the PACS: the latest accepted targets and their DICOM SEG send state
+      const accepted = await api.get<{ results: Target[] }>("/api/targets/", { project: p.id, status: "accepted", ordering: "-updated_at", page_size: 20 });
+      const sent = await acceptedSendTable(api, p.id, accepted.results).catch((err) => h("p", { class: "error" }, errorText(err)));
+      if (sent) root.append(sent);
     }
   } catch (err) {
     root.append(h("p", { class: "error" }, errorText(err)));
