@@ -47,7 +47,9 @@ def _send_task(name: str, row_id: int, on_error) -> None:
 
 
 # --- import
-def create_import(project, connection: DicomWebConnection, study_uid: str, series_uid: str, user) -> PacsImport:
+def create_import(
+    project, connection: DicomWebConnection, study_uid: str, series_uid: str, user, description: str = ""
+) -> PacsImport:
     """Queue the import of one series; Conflict (409) if the project already has it."""
     if not connection.usable_by(project.pk):
         raise Conflict("this PACS connection belongs to another project")
@@ -68,6 +70,7 @@ def create_import(project, connection: DicomWebConnection, study_uid: str, serie
                 connection=connection,
                 study_uid=study_uid,
                 series_uid=series_uid,
+                description=description[:255],
                 requested_by=user if getattr(user, "is_authenticated", False) else None,
             )
             transaction.on_commit(lambda: _send_task(IMPORT_TASK, job.pk, job.fail))

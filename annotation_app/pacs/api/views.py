@@ -7,6 +7,7 @@ URLs, and answer 502 with the reason when the PACS cannot be reached or fails.
 """
 
 from django.db import transaction
+from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -53,8 +54,6 @@ class ConnectionViewSet(viewsets.ModelViewSet):
             return queryset.none()
         if self.request.user.is_superuser:
             return queryset
-        from django.db.models import Q
-
         return queryset.filter(Q(project__isnull=True) | Q(project__in=member_project_ids(self.request.user)))
 
     def perform_create(self, serializer):
@@ -122,11 +121,13 @@ class ImportViewSet(CreateReadViewSet):
         data = serializer.validated_data
         self.check_create_permission(data["project"].pk)
         serializer.instance = services.create_import(
-            data["project"], data["connection"], data["study_uid"], data["series_uid"], self.request.user
+            data["project"],
+            data["connection"],
+            data["study_uid"],
+            data["series_uid"],
+            self.request.user,
+            description=data.get("description", ""),
         )
-        if data.get("description"):
-            PacsImport.objects.filter(pk=serializer.instance.pk).update(description=data["description"][:255])
-            serializer.instance.description = data["description"][:255]
 
 
 class SendViewSet(CreateReadViewSet):
