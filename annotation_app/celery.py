@@ -1,6 +1,6 @@
-"""The Celery app: three queues, routed by task name.
+"""The Celery app: three queues, each task routed to its queue by the task contract (lib/tasks.py).
 
-- `default`: CPU work (ingest, export, health).
+- `default`: CPU work (ingest, checkpoint checks, health).
 - `gpu`: propagation; one task at a time per worker process (prefetch 1, acks late).
 - `training`: fine-tuning; long, one at a time.
 Tasks are JSON only; a killed worker's task is redelivered (acks_late + reject_on_worker_lost).
@@ -10,21 +10,17 @@ import os
 from celery import Celery
 from kombu import Queue
 
+from annotation_app.lib import tasks as contract
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_app.settings")
 
 app = Celery("annotation_app")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
-TASK_ROUTES = {
-    "inference_worker.tasks.propagation.*": {"queue": "gpu"},
-    "inference_worker.tasks.training.*": {"queue": "training"},
-    "inference_worker.tasks.*": {"queue": "default"},
-}
-
 app.conf.update(
-    task_queues=(Queue("default"), Queue("gpu"), Queue("training")),
-    task_default_queue="default",
-    task_routes=TASK_ROUTES,
+    task_queues=tuple(Queue(name) for name in contract.QUEUES),
+    task_default_queue=contract.DEFAULT_QUEUE,
+    task_routes=contract.routes(),
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],

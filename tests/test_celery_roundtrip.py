@@ -1,4 +1,4 @@
-"""Celery wiring: task routing by name, and a real worker process answering over Redis.
+"""A real worker process answering over Redis (routing by the task contract: tests/test_task_contract.py).
 
 The health task touches no database, so this worker runs against whatever database the test run uses
 (SQLite or Postgres); the Redis database number comes from the shared `celery_test_broker` fixture
@@ -16,25 +16,9 @@ from pathlib import Path
 import pytest
 
 from annotation_app.celery import app
+from annotation_app.lib import tasks as contract
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.mark.parametrize(
-    ("task", "queue"),
-    [
-        ("inference_worker.tasks.propagation.propagate_target", "gpu"),
-        ("inference_worker.tasks.training.fine_tune", "training"),
-        ("inference_worker.tasks.ingest.ingest_upload", "default"),
-        ("inference_worker.tasks.health.ping", "default"),
-    ],
-)
-def test_tasks_are_routed_to_their_queue_by_name(task, queue):
-    assert app.amqp.router.route({}, task)["queue"].name == queue
-
-
-def test_the_app_declares_exactly_the_three_queues():
-    assert sorted(q.name for q in app.conf.task_queues) == ["default", "gpu", "training"]
 
 
 @pytest.fixture
@@ -90,7 +74,7 @@ def redis_worker(celery_test_broker, tmp_path):
 @pytest.mark.slow
 def test_a_real_worker_process_answers_the_health_task_over_redis(redis_worker):
     proc, log = redis_worker
-    result = app.send_task("inference_worker.tasks.health.ping", args=["hello"], queue="default")
+    result = app.send_task(contract.PING.name, args=["hello"], queue=contract.PING.queue)
     try:
         reply = result.get(timeout=300)  # a loaded CI machine may take minutes to start a worker
     except Exception as exc:

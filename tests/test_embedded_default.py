@@ -24,7 +24,8 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_app.settings")
 django.setup()
 from annotation_app.celery import app
-result = app.send_task("inference_worker.tasks.health.ping", args=["over files"])
+from annotation_app.lib import tasks
+result = app.send_task(tasks.PING.name, args=["over files"])
 print(result.get(timeout=120)["echo"])
 """
 

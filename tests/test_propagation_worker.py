@@ -13,6 +13,7 @@ import time
 import pytest
 
 from annotation_app.annotations.models import MaskRevision, Prompt, PromptKind, TargetStatus
+from annotation_app.lib import tasks as contract
 from annotation_app.propagation import realtime, services
 from annotation_app.propagation.models import JobStatus, PropagationJob
 from annotation_app.propagation.tests.factories import make_case, make_target, tiny_model_version
@@ -88,7 +89,7 @@ def propagate(client_for, user, target, **body):
 def test_a_worker_fixture_runs_the_health_task_and_kill9_ends_it(celery_worker):
     from annotation_app.celery import app
 
-    result = app.send_task("inference_worker.tasks.health.ping", args=["hello"], queue="default")
+    result = app.send_task(contract.PING.name, args=["hello"], queue=contract.PING.queue)
     reply = result.get(timeout=30)
     assert reply["echo"] == "hello"
     assert reply["pid"] != os.getpid()

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from annotation_app.lib import tasks as contract
+
 LOCK_KEY = "pytest:celery-worker-fixture:lock"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -196,7 +198,7 @@ def _wait_ready(app, handle: WorkerHandle, timeout: float) -> None:
         raise RuntimeError(f"celery worker {handle.name} not ready after {timeout:.0f}s:\n{handle.log()}")
     if "default" in handle.queues:
         # Round trip through the default queue: the worker consumes and runs tasks, not just pings.
-        result = app.send_task("inference_worker.tasks.health.ping", args=["ready"], queue="default")
+        result = app.send_task(contract.PING.name, args=["ready"], queue=contract.PING.queue)
         result.get(timeout=max(5.0, deadline - time.monotonic()))
 
 

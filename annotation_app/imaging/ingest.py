@@ -3,7 +3,7 @@
 `stage_upload` (request / management command): copies the upload to a private staging folder in chunks,
 checks it (archive safety, file types, headers, sizes; see io/discover.py), stores the original once
 under `uploads/<project>/<uuid>/` and creates one Case per series/file in status "ingesting", then
-queues `inference_worker.tasks.ingest.ingest_upload` per case after the transaction commits. If any
+queues the ingest task (lib/tasks.py: INGEST) per case after the transaction commits. If any
 check fails it raises IngestError and leaves nothing behind: no Case row, no stored file.
 
 `run_ingest` (worker): re-reads the original, converts the case's source to the canonical array
@@ -31,10 +31,10 @@ from annotation_app.imaging.io.model import LoadedImage, Source
 from annotation_app.imaging.limits import Limits
 from annotation_app.imaging.models import Case, CaseKind, CaseStatus
 from annotation_app.imaging.storage import save_case_array
+from annotation_app.lib import tasks
 from annotation_app.projects.models import Modality
 
 log = logging.getLogger(__name__)
-INGEST_TASK = "inference_worker.tasks.ingest.ingest_upload"
 _CHUNK = 1024 * 1024
 
 
@@ -183,15 +183,13 @@ def enqueue_ingest(case_id: int) -> None:
     if getattr(settings, "IMAGING_INGEST_EAGER", False):
         run_ingest(case_id)
         return
-    from annotation_app.celery import app
 
-    try:
-        app.send_task(INGEST_TASK, args=[case_id], queue="default")
-    except Exception as exc:  # the broker is down: say so on the case instead of a silent stall
-        log.exception("could not queue ingest of case %s", case_id)
+    def fail(message: str) -> None:  # the broker is down: say so on the case instead of a silent stall
         case = Case.objects.filter(pk=case_id).first()
         if case is not None:
-            case.mark_failed(f"could not queue the ingest task: {exc}")
+            case.mark_failed(f"could not queue the ingest task: {message}")
+
+    tasks.send(tasks.INGEST, case_id, on_error=fail)
 
 
 def _progress_writer(case_id: int) -> Callable[[float], None]:

@@ -1,8 +1,8 @@
 """Creating, sending and cancelling propagation jobs from the web process (tasks are sent by NAME).
 
-The web process never imports torch or medsam2: the worker task is addressed as
-`inference_worker.tasks.propagation.propagate_target` and sent only after the job row is committed
-(`transaction.on_commit`), so a fast worker never looks for a row that does not exist yet.
+The web process never imports torch or medsam2: the worker task is the task contract's PROPAGATE
+(lib/tasks.py), sent only after the job row is committed, so a fast worker never looks for a row that
+does not exist yet.
 """
 
 import hashlib
@@ -13,14 +13,14 @@ import uuid
 from django.db import transaction
 
 from annotation_app.annotations.models import Prompt, Target
+from annotation_app.lib import tasks
 from annotation_app.lib.errors import Conflict
 from annotation_app.propagation import realtime
 from annotation_app.propagation.models import JobKind, JobStatus, PropagationJob
 
 log = logging.getLogger(__name__)
 
-PROPAGATE_TASK = "inference_worker.tasks.propagation.propagate_target"
-SHARED_GPU_QUEUE = "gpu"
+SHARED_GPU_QUEUE = tasks.PROPAGATE.queue
 ACTIVE = [JobStatus.QUEUED, JobStatus.RUNNING]
 #: Redis message priorities (0 is served first): a key-frame job (one frame, someone waiting for it)
 #: overtakes queued full propagations; it does not interrupt one that is running.
@@ -77,34 +77,25 @@ def create_job(
             queue=choose_queue(target.case_id),
             requested_by=user if getattr(user, "is_authenticated", False) else None,
         )
-        transaction.on_commit(lambda: _send_or_fail(job))
+        # After commit; a broker that cannot be reached fails the job rather than leaving it queued
+        # with no message that would ever run it.
+        send_job(job, on_error=job.fail)
     return job
 
 
-def _send_or_fail(job: PropagationJob) -> None:
-    """After commit: publish; a broker that cannot be reached fails the job rather than leaving it
-    queued with no message that would ever run it."""
-    try:
-        send_job(job)
-    except Exception as exc:
-        log.error("job %s could not be queued: %s", job.pk, exc)
-        job.fail(f"the job queue (broker) could not be reached: {type(exc).__name__}: {exc}")
-
-
-def send_job(job: PropagationJob, queue: str | None = None) -> None:
-    """Publish the task for `job` (by name) on its queue; the worker re-reads the row."""
-    from annotation_app.celery import app
-
+def send_job(job: PropagationJob, queue: str | None = None, on_error=None) -> None:
+    """Publish the task for `job` on its queue (after commit); the worker re-reads the row."""
     queue = queue or job.queue or SHARED_GPU_QUEUE
     if queue != job.queue:
         PropagationJob.objects.filter(pk=job.pk).update(queue=queue)
         job.queue = queue
-    app.send_task(
-        PROPAGATE_TASK,
-        args=[job.pk],
+    tasks.send(
+        tasks.PROPAGATE,
+        job.pk,
         queue=queue,
         task_id=job.celery_task_id or None,
         priority=PRIORITY.get(job.kind, 6),
+        on_error=on_error,
     )
 
 

@@ -2,10 +2,10 @@
 import os
 import socket
 
-from celery import shared_task
+from annotation_app.lib import tasks as contract
 
 
-@shared_task(name="inference_worker.tasks.health.ping")
+@contract.contract_task(contract.PING)
 def ping(payload: str = "ping") -> dict:
     """Echo the payload with the worker's host and process id (JSON-serialisable)."""
     return {"echo": payload, "host": socket.gethostname(), "pid": os.getpid()}

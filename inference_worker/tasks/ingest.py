@@ -1,9 +1,9 @@
 """Ingest: convert an uploaded image into a case's canonical array (default queue, CPU only)."""
 
-from celery import shared_task
+from annotation_app.lib import tasks as contract
 
 
-@shared_task(name="inference_worker.tasks.ingest.ingest_upload", acks_late=True)
+@contract.contract_task(contract.INGEST, acks_late=True)
 def ingest_upload(case_id: int) -> str:
     """Convert case `case_id`; returns "ready", "failed" or "skipped" (already done / gone).
 

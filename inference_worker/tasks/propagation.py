@@ -26,13 +26,13 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from annotation_app.annotations.models import MaskRevision, MaskSource, Prompt, Target, TargetStatus
 from annotation_app.imaging.storage import open_case_array
+from annotation_app.lib import tasks as contract
 from annotation_app.lib.maskcodec import MaskFormatError, decode_slice_rle, encode_slice_rle
 from annotation_app.propagation import realtime
 from annotation_app.propagation.models import JobKind, JobStatus, PropagationJob
@@ -44,7 +44,6 @@ from inference_worker.sessions import SESSIONS
 
 log = logging.getLogger(__name__)
 
-TASK_NAME = "inference_worker.tasks.propagation.propagate_target"
 OBJ_ID = sessions.OBJ_ID
 EDITABLE = [TargetStatus.DRAFT, TargetStatus.PROPOSED, TargetStatus.CORRECTING]
 
@@ -474,7 +473,7 @@ def _release(job_id: int, worker: str) -> None:
         log.warning("could not release job %s before retry: %s", job_id, exc)
 
 
-@shared_task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, max_retries=6)
+@contract.contract_task(contract.PROPAGATE, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=6)
 def propagate_target(self, job_id: int) -> dict:
     worker = f"{self.request.hostname}#{os.getpid()}"
     try:

@@ -6,13 +6,15 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from annotation_app.lib import tasks
 from annotation_app.propagation.models import JobStatus, PropagationJob
 from annotation_app.propagation.tests.factories import make_case, make_target
 from inference_worker import recovery
 
 
 @pytest.fixture
-def sent(monkeypatch):
+def sent(monkeypatch, transactional_db):
+    """Tasks published (recovery runs outside a transaction, as in a worker, so sends leave at once)."""
     from annotation_app.celery import app
 
     calls = []
@@ -46,7 +48,7 @@ def test_a_job_with_a_stale_heartbeat_is_queued_again_on_the_shared_queue(target
     fresh.refresh_from_db()
     assert (stale.status, stale.worker, stale.queue) == (JobStatus.QUEUED, "", "gpu")
     assert stale.celery_task_id != "old-task"
-    assert sent == [("inference_worker.tasks.propagation.propagate_target", [stale.pk], "gpu", stale.celery_task_id)]
+    assert sent == [(tasks.PROPAGATE.name, [stale.pk], "gpu", stale.celery_task_id)]
     assert fresh.status == JobStatus.RUNNING and fresh.worker == "w1@host#1"
 
 

@@ -7,6 +7,7 @@ import pytest
 from annotation_app.imaging.ingest import run_ingest, stage_upload
 from annotation_app.imaging.models import Case
 from annotation_app.imaging.tests import helpers
+from annotation_app.lib import tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,7 @@ def test_the_celery_task_runs_the_ingest_on_the_default_queue(project, tmp_path)
 
     path = helpers.nifti(tmp_path / "a.nii", helpers.ct_volume(shape=(2, 4, 4)))
     (case,) = stage_upload(project, [(path.name, path)], run="none")
-    assert ingest_upload.name == "inference_worker.tasks.ingest.ingest_upload"
+    assert ingest_upload.name == tasks.INGEST.name
     assert app.amqp.router.route({}, ingest_upload.name)["queue"].name == "default"
     assert ingest_upload.run(case.pk) == "ready"
     assert Case.objects.get(pk=case.pk).progress == 1.0

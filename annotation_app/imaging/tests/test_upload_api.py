@@ -6,6 +6,7 @@ import pytest
 from annotation_app.imaging.models import Case
 from annotation_app.imaging.storage import open_case_array
 from annotation_app.imaging.tests import helpers
+from annotation_app.lib import tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +136,7 @@ def test_the_upload_is_queued_as_the_ingest_task_on_the_default_queue(
     with django_capture_on_commit_callbacks(execute=True):
         response = helpers.upload(client_for(manager), project, path)
     case_id = response.json()[0]["id"]
-    assert sent == [("inference_worker.tasks.ingest.ingest_upload", [case_id], "default")]
+    assert sent == [(tasks.INGEST.name, [case_id], "default")]
     assert Case.objects.get(pk=case_id).status == "ingesting"
 
 

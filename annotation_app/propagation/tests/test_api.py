@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from annotation_app.annotations.models import Prompt, PromptKind, TargetStatus
+from annotation_app.lib import tasks
 from annotation_app.propagation import realtime
 from annotation_app.propagation.models import JobStatus, PropagationJob
 from annotation_app.propagation.tests.factories import make_case, make_target
@@ -56,7 +57,7 @@ def test_propagate_answers_202_and_sends_the_task_by_name_after_commit(
     assert body["status"] == "queued" and body["kind"] == "propagate" and body["direction"] == "both"
     assert body["target"] == target.pk and body["frames_total"] == 0 and body["result_revision"] is None
     job = PropagationJob.objects.get(pk=body["id"])
-    assert sent == [("inference_worker.tasks.propagation.propagate_target", [job.pk], "gpu", job.celery_task_id)]
+    assert sent == [(tasks.PROPAGATE.name, [job.pk], "gpu", job.celery_task_id)]
 
 
 def test_an_unreachable_broker_fails_the_job_instead_of_leaving_it_queued(

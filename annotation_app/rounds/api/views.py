@@ -1,18 +1,18 @@
 """Rounds (managers open and close them), model versions and training runs (admins).
 
-A training run is created as a queued row; the fine-tuning task is enqueued by name once the row is
-committed, so the web process never imports the worker code (or torch).
+A training run is created as a queued row; the fine-tuning task (lib/tasks.py: FINE_TUNE) is sent once
+the row is committed, so the web process never imports the worker code (or torch).
 """
 
 import uuid
 
 import django_filters
-from celery import current_app
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from annotation_app.lib import tasks
 from annotation_app.lib.errors import Conflict
 from annotation_app.lib.roles import Role
 from annotation_app.lib.viewsets import CreateReadViewSet, ProjectScopedViewSet
@@ -23,8 +23,6 @@ from annotation_app.rounds.api.serializers import (
     TrainingRunSerializer,
 )
 from annotation_app.rounds.models import ModelVersion, Round, RoundStatus, TrainingRun, TrainingStatus
-
-FINE_TUNE_TASK = "inference_worker.tasks.training.fine_tune"
 
 
 class RoundViewSet(ProjectScopedViewSet):
@@ -99,10 +97,7 @@ class TrainingRunViewSet(CreateReadViewSet):
         task_id = str(uuid.uuid4())
         with transaction.atomic():
             run = serializer.save(requested_by=self.request.user, celery_task_id=task_id)
-            # Enqueue only after commit: a worker must never see a run id that is not in the database.
-            transaction.on_commit(
-                lambda: current_app.send_task(FINE_TUNE_TASK, args=[run.pk], task_id=task_id, queue="training")
-            )
+            tasks.send(tasks.FINE_TUNE, run.pk, task_id=task_id)
 
     @extend_schema(request=None, responses={200: TrainingRunSerializer})
     @action(detail=True, methods=["post"])

@@ -2,9 +2,8 @@
 
 import pytest
 
+from annotation_app.lib import tasks
 from annotation_app.rounds.models import ModelVersion, Round, TrainingRun
-
-FINE_TUNE = "inference_worker.tasks.training.fine_tune"
 
 
 @pytest.mark.django_db
@@ -85,7 +84,7 @@ def test_a_training_run_is_a_queued_row_whose_task_is_sent_by_name_after_commit(
     assert (run.status, run.requested_by, run.hyperparameters) == ("queued", owner, {"lr": 1e-5})
     for callback in callbacks:
         callback()
-    assert sent == [(FINE_TUNE, {"args": [run.pk], "task_id": run.celery_task_id, "queue": "training"})]
+    assert sent == [(tasks.FINE_TUNE.name, {"args": [run.pk], "task_id": run.celery_task_id, "queue": "training"})]
 
 
 @pytest.mark.django_db
