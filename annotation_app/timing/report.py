@@ -59,6 +59,7 @@ def _mean(values: list[float]) -> float | None:
 
 def _group_stats(rows: list[TargetTiming]) -> dict:
     times = [t for t in (lesion_time(r) for r in rows) if t is not None]
+    timed = [r for r in rows if r.n_events]
     dice = [r.dice for r in rows if r.dice is not None]
     return {
         "n": len(rows),
@@ -67,8 +68,8 @@ def _group_stats(rows: list[TargetTiming]) -> dict:
         "dice": {**summary(dice), "values": sorted(round(d, 4) for d in dice)},
         "hd95_mm": summary([r.hd95_mm for r in rows if r.hd95_mm is not None]),
         "voxels_changed_mean": _mean([r.voxels_changed for r in rows if r.voxels_changed is not None]),
-        "phases_mean_s": {p: _mean([getattr(r, f"{p}_s") for r in rows]) or 0.0 for p in PHASES},
-        "edits_mean": _mean([r.n_edits for r in rows]),
+        "phases_mean_s": {p: _mean([getattr(r, f"{p}_s") for r in timed]) or 0.0 for p in PHASES},
+        "edits_mean": _mean([r.n_edits for r in timed]),
     }
 
 

@@ -9,5 +9,5 @@ router.register("target-timings", TargetTimingViewSet, basename="target-timing")
 
 urlpatterns = [
     *router.urls,
-    path("timing-report/", TimingReportViewSet.as_view({"get": "list"}), name="timing-report"),
+    path("timing-report/", TimingReportViewSet.as_view({"get": "report"}), name="timing-report"),
 ]

@@ -149,7 +149,7 @@ class TimingReportViewSet(TimingViewMixin, ProjectScopedViewSet):
     filter_backends: list = []
     renderer_classes = [JSONRenderer, CSVRenderer]
     http_method_names = ["get", "head", "options"]
-    required_roles = {"list": Role.MANAGER}
+    required_roles = {"report": Role.MANAGER}
 
     @extend_schema(
         parameters=[
@@ -161,7 +161,7 @@ class TimingReportViewSet(TimingViewMixin, ProjectScopedViewSet):
         ],
         responses={200: TimingReportSerializer, (200, "text/csv"): CSV_RESPONSE},
     )
-    def list(self, request, *args, **kwargs):
+    def report(self, request, *args, **kwargs):
         """Time per lesion by round, modality and label; reduction vs the manual baseline; Dice(first
         proposal, final); per annotator. CSV (?format=csv): one row per round and group, then per annotator."""
         project = self.project_param(Role.MANAGER)

@@ -18,5 +18,7 @@ def test_a_lesion_without_events_has_no_time_and_stays_out_of_the_time_statistic
     (group,) = report["rounds"][0]["groups"]
     assert group["n"] == 2
     assert (group["time_s"]["n"], group["time_s"]["values"]) == (1, [60.0])
+    assert group["phases_mean_s"] == {"prompting": 6.0, "waiting": 10.0, "correcting": 44.0, "reviewing": 0.0}
+    assert group["dice"]["n"] == 1  # its proposal-vs-final comparison still needs a model proposal: none here
     # without a manual-baseline round there is nothing to reduce against
     assert report["baseline_round"] is None and group["reduction_pct"] is None

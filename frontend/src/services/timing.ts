@@ -91,6 +91,7 @@ export interface TargetTiming {
   n_undos: number;
   n_redos: number;
   n_edits: number;
+  n_events: number;
   n_frames: number;
   n_corrected_frames: number;
   edit_fraction: number | null;

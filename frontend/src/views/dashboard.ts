@@ -120,7 +120,7 @@ function roundsTable(report: TimingReport): HTMLElement {
           h("td", {}, roundName(r)),
           h("td", {}, r.is_manual_baseline ? "—" : (r.model_version ?? r.models_used.join(", ")) || "—"),
           h("td", {}, groupKey(g)),
-          h("td", {}, String(g.time_s.n)),
+          h("td", { title: `${g.n} completed, ${g.time_s.n} with recorded events` }, String(g.time_s.n)),
           h("td", {}, fmtSeconds(g.time_s.median)),
           h("td", {}, fmtSeconds(g.time_s.mean)),
           h("td", {}, g.time_s.iqr === null ? "—" : fmtSeconds(g.time_s.iqr)),
@@ -146,7 +146,7 @@ function annotatorsTable(report: TimingReport): HTMLElement {
             h("td", {}, roundName(r)),
             h("td", {}, groupKey(g)),
             h("td", {}, a.username || "—"),
-            h("td", {}, String(a.n)),
+            h("td", {}, String(a.time_s.n)),
             h("td", {}, fmtSeconds(a.time_s.median)),
             h("td", {}, fmtSeconds(a.time_s.mean)),
             h("td", {}, a.time_s.iqr === null ? "—" : fmtSeconds(a.time_s.iqr)),
@@ -158,6 +158,8 @@ function annotatorsTable(report: TimingReport): HTMLElement {
 }
 
 function lesionsTable(lesions: TargetTiming[]): HTMLElement {
+  // a lesion with no recorded events (imported, scripted) has no time: "—", not 0 s
+  const secs = (t: TargetTiming, v: number | null) => (t.n_events ? fmtSeconds(v) : "—");
   const rows = lesions.map((t) =>
     h(
       "tr",
@@ -167,12 +169,12 @@ function lesionsTable(lesions: TargetTiming[]): HTMLElement {
       h("td", {}, t.round_number === null ? "—" : String(t.round_number)),
       h("td", {}, t.submitted_by_username ?? "—"),
       h("td", {}, statusBadge(t.status)),
-      h("td", { "data-testid": "lesion-time" }, t.case_kind === "video" && t.per_frame_s !== null ? `${fmtSeconds(t.per_frame_s)}/frame` : fmtSeconds(t.time_s)),
-      h("td", {}, fmtSeconds(t.prompting_s)),
-      h("td", {}, fmtSeconds(t.waiting_s)),
-      h("td", {}, fmtSeconds(t.correcting_s)),
-      h("td", {}, fmtSeconds(t.reviewing_s)),
-      h("td", { title: "left out: idle / page hidden" }, `${fmtSeconds(t.idle_left_out_s)} / ${fmtSeconds(t.hidden_left_out_s)}`),
+      h("td", { "data-testid": "lesion-time" }, t.case_kind === "video" && t.per_frame_s !== null ? `${secs(t, t.per_frame_s)}/frame` : secs(t, t.time_s)),
+      h("td", {}, secs(t, t.prompting_s)),
+      h("td", {}, secs(t, t.waiting_s)),
+      h("td", {}, secs(t, t.correcting_s)),
+      h("td", {}, secs(t, t.reviewing_s)),
+      h("td", { title: "left out: idle / page hidden" }, `${secs(t, t.idle_left_out_s)} / ${secs(t, t.hidden_left_out_s)}`),
       h("td", {}, String(t.n_prompts)),
       h("td", { title: `${t.n_strokes} strokes, ${t.n_undos} undos, ${t.n_redos} redos` }, String(t.n_edits)),
       h("td", {}, `${t.n_corrected_frames}/${t.n_frames}`),

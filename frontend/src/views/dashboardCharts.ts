@@ -107,8 +107,9 @@ export function reductionLine(report: TimingReport): ChartOption {
 export function phaseBars(report: TimingReport): ChartOption {
   const rounds = roundsWithData(report);
   const mean = (r: RoundReport, phase: string) => {
-    const n = r.groups.reduce((a, g) => a + g.n, 0);
-    const total = r.groups.reduce((a, g) => a + g.n * (g.phases_mean_s[phase as keyof typeof g.phases_mean_s] ?? 0), 0);
+    // weighted by the lesions that have a time (a lesion without events has none)
+    const n = r.groups.reduce((a, g) => a + g.time_s.n, 0);
+    const total = r.groups.reduce((a, g) => a + g.time_s.n * (g.phases_mean_s[phase as keyof typeof g.phases_mean_s] ?? 0), 0);
     return n ? Number((total / n).toFixed(1)) : 0;
   };
   return {
