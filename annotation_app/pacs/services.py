@@ -1,9 +1,9 @@
 """The PACS round trip's steps, called by the API (create_*), the worker tasks (run_*) and the
 acceptance signal (send_on_acceptance).
 
-Tasks are sent by name after the row is committed (as in propagation/services.py): the web process
-never imports worker code, and a worker never looks for a row that does not exist yet. A broker that
-cannot be reached fails the row with the reason instead of leaving it queued forever.
+Tasks are named in the task contract (annotation_app/lib/tasks.py: PACS_IMPORT, PACS_SEND) and sent
+with its `send` after the row is committed, so a worker never looks for a row that does not exist yet;
+a broker that cannot be reached fails the row with the reason instead of leaving it queued forever.
 
 Import: the series' instances arrive over WADO-RS into a private folder and go through `stage_upload`
 (the same validation as an upload: headers, sizes, geometry) and `run_ingest`, in this task; any PACS
@@ -23,27 +23,15 @@ from annotation_app.imaging.ingest import run_ingest, stage_upload, staging_root
 from annotation_app.imaging.io.errors import IngestError, too_large
 from annotation_app.imaging.limits import Limits
 from annotation_app.imaging.models import Case, CaseStatus
+from annotation_app.lib import tasks as contract
 from annotation_app.lib.errors import Conflict
 from annotation_app.pacs import client
 from annotation_app.pacs.models import DicomWebConnection, JobStatus, PacsImport, SegSend, SendStatus
 
 log = logging.getLogger(__name__)
 
-IMPORT_TASK = "inference_worker.tasks.pacs.import_series"
-SEND_TASK = "inference_worker.tasks.pacs.send_seg"
-QUEUE = "default"
 #: project setting: the id of the connection accepted targets are sent to automatically
 AUTO_SEND_SETTING = "pacs_auto_send_connection"
-
-
-def _send_task(name: str, row_id: int, on_error) -> None:
-    from annotation_app.celery import app
-
-    try:
-        app.send_task(name, args=[row_id], queue=QUEUE)
-    except Exception as exc:
-        log.error("%s for row %s could not be queued: %s", name, row_id, exc)
-        on_error(f"the job queue (broker) could not be reached: {type(exc).__name__}")
 
 
 # --- import
@@ -73,7 +61,7 @@ def create_import(
                 description=description[:255],
                 requested_by=user if getattr(user, "is_authenticated", False) else None,
             )
-            transaction.on_commit(lambda: _send_task(IMPORT_TASK, job.pk, job.fail))
+            contract.send(contract.PACS_IMPORT, job.pk, on_error=job.fail)
     except IntegrityError:  # a racing request for the same series won
         raise Conflict(f"series {series_uid} is already being imported into this project") from None
     return job
@@ -194,7 +182,7 @@ def create_send(target: Target, connection: DicomWebConnection, user=None, autom
                 automatic=automatic,
                 requested_by=user if getattr(user, "is_authenticated", False) else None,
             )
-        transaction.on_commit(lambda: _send_task(SEND_TASK, send.pk, send.mark_failed))
+        contract.send(contract.PACS_SEND, send.pk, on_error=send.mark_failed)
     return send
 
 

@@ -3,10 +3,10 @@
 Both take a row id, re-read the row and claim it with a conditional update, so a redelivered task
 after a worker crash does nothing twice."""
 
-from celery import shared_task
+from annotation_app.lib import tasks as contract
 
 
-@shared_task(name="inference_worker.tasks.pacs.import_series", acks_late=True)
+@contract.contract_task(contract.PACS_IMPORT, acks_late=True)
 def import_series(import_id: int) -> str:
     """Run PacsImport `import_id`: "succeeded", "failed" or "skipped" (gone or already claimed)."""
     from annotation_app.pacs.services import run_import
@@ -14,7 +14,7 @@ def import_series(import_id: int) -> str:
     return run_import(int(import_id))
 
 
-@shared_task(name="inference_worker.tasks.pacs.send_seg", acks_late=True)
+@contract.contract_task(contract.PACS_SEND, acks_late=True)
 def send_seg(send_id: int) -> str:
     """Run SegSend `send_id`: "sent", "failed" or "skipped"."""
     from annotation_app.pacs.services import run_send
