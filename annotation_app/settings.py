@@ -176,6 +176,7 @@ SPECTACULAR_SETTINGS = {
         # training runs and propagation jobs share one set of states
         "RunStatusEnum": "annotation_app.rounds.models.TrainingStatus",
         "CaseStatusEnum": "annotation_app.imaging.models.CaseStatus",
+        "ExportStatusEnum": "annotation_app.exports.models.ExportStatus",
     },
 }
 
