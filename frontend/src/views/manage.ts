@@ -7,6 +7,7 @@ import { roleAtLeast, type App, type View } from "../app";
 import type { ApiClient } from "../services/api";
 import type { Case, Membership, Project, Role, Round, Target } from "../types";
 import { append, clear, errorText, h, statusBadge, toast } from "../ui/dom";
+import { exportSection } from "./exportPanel";
 import { workersPanel } from "./workersPanel";
 
 const ROLES: Role[] = ["annotator", "reviewer", "manager", "admin"];
@@ -158,6 +159,7 @@ async function projectPanel(api: ApiClient, app: App, p: Project): Promise<HTMLE
   casesSection.append(caseTable);
   if (canManage) casesSection.append(assignForm(api, p, members, picked, reload));
   panel.append(casesSection);
+  if (canManage) panel.append(exportSection(api, p, cases).element);
   return panel;
 }
 
