@@ -157,3 +157,19 @@ describe("propagating from here and clearing a range", () => {
     jobs.destroy();
   });
 });
+
+describe("jumping to suspect slices", () => {
+  it("J goes to the next slice the worker flagged, wrapping around", () => {
+    const { api } = backend();
+    const timing = EventService.create({ transport: async () => "ok", setTimer: () => 0, clearTimer: () => undefined });
+    const jobs = JobService.create(api, { sleep: async () => undefined });
+    const ws = new Workspace(api, timing, jobs, kase, project);
+    ws.scores = { "3": { suspect: ["lost"] }, "7": { iou: 0.9, suspect: [] }, "9": { suspect: ["shift"] } } as never;
+    expect(ws.suspectFrames()).toEqual([3, 9]);
+    expect([ws.nextSuspect(0), ws.nextSuspect(3), ws.nextSuspect(9)]).toEqual([3, 9, 3]);
+    ws.scores = {};
+    expect(ws.nextSuspect(0)).toBeNull();
+    ws.destroy();
+    jobs.destroy();
+  });
+});

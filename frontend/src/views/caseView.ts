@@ -28,6 +28,7 @@ const HELP: [string, string][] = [
   ["[  ]", "Brush / eraser size"],
   ["Ctrl+Z / Ctrl+Shift+Z", "Undo / redo (prompts and brush strokes)"],
   ["Enter", "Propagate again with the current prompts"],
+  ["J", "Jump to the next suspect slice (red in the strip)"],
   ["Ctrl+Enter", "Submit the target for review"],
   ["O / M", "Outline mode / hide the mask"],
   ["A / C / S", "Axial / coronal / sagittal"],
@@ -463,7 +464,11 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     else if (key === "PageUp") setIndex(viewer.index - 10);
     else if (key === "PageDown") setIndex(viewer.index + 10);
     else if (key === "Enter") void ws.propagate();
-    else if (key === "?") toggleHelp();
+    else if (key.toLowerCase() === "j") {
+      const next = ws.nextSuspect(viewer.index);
+      if (next === null) toast("No suspect slices.", "info");
+      else setIndex(next);
+    } else if (key === "?") toggleHelp();
     else if (key === "Escape") toggleHelp(false);
     else if (key === "[") brushRadius = Math.max(1, brushRadius - 1);
     else if (key === "]") brushRadius = Math.min(40, brushRadius + 1);

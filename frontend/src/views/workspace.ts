@@ -266,6 +266,24 @@ export class Workspace {
     return cleared;
   }
 
+  /** Slices the worker flagged as suspect (frame_scores[...].suspect has reasons), in order. */
+  suspectFrames(): number[] {
+    return Object.entries(this.scores)
+      .filter(([, s]) => {
+        const why = (s as { suspect?: unknown }).suspect;
+        return Array.isArray(why) && why.length > 0;
+      })
+      .map(([k]) => Number(k))
+      .sort((a, b) => a - b);
+  }
+
+  /** The next suspect slice after `from` (wrapping around), or null when there is none. */
+  nextSuspect(from: number): number | null {
+    const all = this.suspectFrames();
+    if (!all.length) return null;
+    return all.find((f) => f > from) ?? all[0];
+  }
+
   private async stopRunningJob(): Promise<void> {
     const job = this.job;
     if (!job || !this.jobRunning) return;
