@@ -17,7 +17,11 @@ def files_of(path: Path) -> list[tuple[str, Path]]:
     """The upload a path stands for: the file itself, or every regular file below a folder."""
     if path.is_file():
         return [(path.name, path)]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    # Symbolic links (to files or folders) are left out wherever they lead: an entry holds only its own files.
+    root = path.resolve()
+    files = sorted(
+        p for p in path.rglob("*") if p.is_file() and not p.is_symlink() and root in p.resolve().parents
+    )
     return [(p.relative_to(path).as_posix(), p) for p in files]
 
 
@@ -36,7 +40,9 @@ def folder() -> Path:
             "no server import folder is configured (setting IMPORT_DIR)", status=404, code="no_import_dir"
         )
     if not root.is_dir():
-        raise IngestError(f"the server import folder {root} does not exist", status=404, code="no_import_dir")
+        raise IngestError(
+            "the server import folder (setting IMPORT_DIR) does not exist", status=404, code="no_import_dir"
+        )
     return root
 
 

@@ -6,6 +6,7 @@ match the canonical shape (and, for volumes, the spacing). A DICOM SEG must refe
 case was built from (or those of a previous SEG export of the case).
 """
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,14 @@ import SimpleITK as sitk
 from django.db import transaction
 
 from annotation_app.imaging.exports import canonical_geometry, seg_reference, source_geometry
-from annotation_app.imaging.io import geometry
+from annotation_app.imaging.io import geometry, sitk_io, volume_headers
 from annotation_app.imaging.io.errors import IngestError, too_large
+from annotation_app.imaging.limits import Limits
 from annotation_app.imaging.models import Case
 
 MAX_LABELS = 255
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+_LABEL_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 
 def _is_dicom(path: Path) -> bool:
@@ -32,12 +35,28 @@ def read_label_map(case: Case, path: Path, name: str) -> dict[str, np.ndarray]:
     """{label name: boolean canonical mask} from a label-map file."""
     if _is_dicom(path):
         return _read_seg(case, path, name)
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError:
+    suffix = next((s for s in _LABEL_SUFFIXES if path.name.lower().endswith(s)), None)
+    if suffix is None:
         raise IngestError(
             f"{name} is not a readable label map (NIfTI, NRRD, MHA or DICOM SEG)", code="corrupt"
-        ) from None
+        )
+    with tempfile.TemporaryDirectory(prefix="labels-") as folder:
+        # A private folder that holds only this file: a header naming a separate data file (an .mhd's
+        # ElementDataFile, a detached NRRD's data file) finds nothing to read, neither a file of the
+        # server nor another user's upload, and is refused before the reader runs.
+        own = Path(folder) / f"labels{suffix}"
+        own.symlink_to(path.resolve())
+        try:
+            volume_headers.check(Path(folder), own.name, Limits.current())
+        except IngestError as exc:
+            reason = exc.message.replace(own.name, name)
+            raise IngestError(f"{name} is not a readable label map: {reason}", exc.status, exc.code) from None
+        try:
+            image = sitk.ReadImage(str(own), imageIO=sitk_io.image_io_for(own.name))
+        except RuntimeError:
+            raise IngestError(
+                f"{name} is not a readable label map (NIfTI, NRRD, MHA or DICOM SEG)", code="corrupt"
+            ) from None
     if image.GetNumberOfComponentsPerPixel() != 1 or image.GetDimension() != 3:
         raise IngestError(f"{name} must be a 3D scalar label map", code="invalid")
     if image.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):

@@ -23,7 +23,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from annotation_app.imaging.io import dicom_io, sitk_io, video_io
+from annotation_app.imaging.io import dicom_io, sitk_io, video_io, volume_headers
 from annotation_app.imaging.io.archive import extract_zip, is_zip, pack_files
 from annotation_app.imaging.io.discover import discover
 from annotation_app.imaging.io.errors import IngestError, too_large
@@ -208,6 +208,9 @@ def load_source(
 ) -> LoadedImage:
     if source.format == "dicom":
         return dicom_io.load(root, source, progress)
+    if volume_headers.kind_of(source.files[0]):
+        # Again in the worker, before the reader: the header's data file must still lie in this upload.
+        volume_headers.check(root, source.files[0], limits)
     if source.format == "sitk":
         return sitk_io.load(root, source, modality, progress)
     if source.format == "video":

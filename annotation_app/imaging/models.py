@@ -6,6 +6,7 @@ Geometry (spacing, origin, direction) is kept so masks export with the original 
 from django.conf import settings
 from django.db import models
 
+from annotation_app.lib.redact import redact_paths
 from annotation_app.projects.models import Modality, Project
 
 
@@ -46,6 +47,11 @@ class Case(models.Model):
     error = models.TextField(blank=True, default="")
     #: ingest progress, 0..1 (the worker updates it while converting)
     progress = models.FloatField(default=0.0, help_text="ingest progress, 0..1")
+    #: the run converting this case (`<celery node>#<pid>`), its last sign of life and how many runs
+    #: took it: a claim that stops beating is taken back by another worker (imaging/ingest_recovery.py)
+    ingest_worker = models.CharField(max_length=255, blank=True, default="")
+    ingest_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    ingest_attempts = models.PositiveSmallIntegerField(default=0)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_cases"
     )
@@ -81,5 +87,6 @@ class Case(models.Model):
         return changed == 1
 
     def mark_failed(self, error: str) -> None:
+        error = redact_paths(error)  # users read it: no server folders
         Case.objects.filter(pk=self.pk).update(status=CaseStatus.FAILED, error=error[:5000])
         self.refresh_from_db()

@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from annotation_app.annotations.models import MaskRevision, Target
+from annotation_app.lib.redact import redact_paths
 from annotation_app.rounds.models import ModelVersion
 
 
@@ -130,6 +131,7 @@ class PropagationJob(models.Model):
         self.refresh_from_db()
 
     def fail(self, error: str) -> None:
+        error = redact_paths(error)  # users read it: no server folders (image files, checkpoints)
         PropagationJob.objects.filter(pk=self.pk).exclude(status__in=FINISHED).update(
             status=JobStatus.FAILED, error=error[:5000], finished_at=timezone.now()
         )

@@ -28,6 +28,7 @@ from annotation_app.imaging.ingest import stage_upload
 from annotation_app.imaging.io.errors import IngestError
 from annotation_app.imaging.limits import Limits
 from annotation_app.imaging.models import Case, CaseStatus
+from annotation_app.lib.redact import redact_paths
 from annotation_app.lib.roles import Role
 from annotation_app.lib.viewsets import ProjectScopedViewSet
 from annotation_app.projects.models import Modality, Project
@@ -236,7 +237,8 @@ class CaseViewSet(ProjectScopedViewSet):
         try:
             if request.method == "GET":
                 root = folder_import.folder()
-                return Response({"folder": str(root), "entries": folder_import.list_entries(project)})
+                # the folder's name only: its place on the server's disk is no business of a project admin
+                return Response({"folder": root.name, "entries": folder_import.list_entries(project)})
             unknown = sorted(set(request.data.keys()) - {"project", "entries", "modality"})
             entries = request.data.get("entries")
             if unknown or not isinstance(entries, list) or not entries:
@@ -309,7 +311,7 @@ class CaseViewSet(ProjectScopedViewSet):
         except rendering.SliceRequestError as exc:
             return error(str(exc), 400, code="invalid")
         except FileNotFoundError as exc:
-            return error(str(exc), 410, code="missing")
+            return error(redact_paths(str(exc)), 410, code="missing")
         return binary(body, rendering.CONTENT_TYPES[fmt], etag, headers)
 
     @extend_schema(parameters=[_query("format", str, "png | webp", ["png", "webp"])], responses=_BINARY)
@@ -329,7 +331,7 @@ class CaseViewSet(ProjectScopedViewSet):
         try:
             body = rendering.render_thumbnail(case, fmt)
         except FileNotFoundError as exc:
-            return error(str(exc), 410, code="missing")
+            return error(redact_paths(str(exc)), 410, code="missing")
         return binary(body, rendering.CONTENT_TYPES[fmt], etag)
 
     # --- masks in and out

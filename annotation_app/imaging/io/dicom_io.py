@@ -4,7 +4,13 @@ Probing reads headers with large values deferred, so the request can refuse file
 unsupported transfer syntaxes, mixed orientations, duplicate or unevenly spaced slices and oversize
 images before anything is stored. Slices are ordered by ImagePositionPatient projected on the slice
 normal (row x column cosines); stored values are converted with the modality LUT (rescale slope and
-intercept) to real units (HU for CT).
+intercept) to real units (HU for CT): for enhanced (multi-frame) images the rescale lives in the Pixel
+Value Transformation functional group, shared or per frame, and highdicom applies it.
+
+Which SOP classes are read, the pixel-data length and the spacing rules are in io/dicom_policy.py.
+Colour images (RGB, YBR, palette colour) are videos: a multi-frame instance is one, and the single-frame
+colour instances of a series (ultrasound stills, secondary captures) are its frames in instance order;
+they are never a volume whose rows would be slices.
 """
 
 import warnings
@@ -14,15 +20,15 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_rescale, get_decoder
+from pydicom.pixels import apply_color_lut, apply_rescale, get_decoder
 
-from annotation_app.imaging.io import geometry
+from annotation_app.imaging.io import dicom_policy, geometry
 from annotation_app.imaging.io.errors import IngestError, too_large, unsupported
 from annotation_app.imaging.io.model import LoadedImage, Source
 from annotation_app.imaging.io.values import default_window, require_finite, to_int16, value_range
 from annotation_app.imaging.limits import Limits
 
-_PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_PIXEL_TAGS = dicom_policy.PIXEL_TAGS
 _MODALITIES = {"CT": "CT", "MR": "MR", "PT": "PT", "US": "US", "ES": "ES", "XC": "ES", "GM": "ES"}
 DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
 
@@ -65,7 +71,7 @@ def _n_frames(ds) -> int:
 
 def _check_instance(ds, name: str, limits: Limits) -> None:
     if not any(tag in ds for tag in _PIXEL_TAGS):
-        raise IngestError(f"DICOM file {name} has no pixel data", code="no_pixel_data")
+        raise IngestError(f"DICOM file {name} has no pixel data (missing or cut off)", code="no_pixel_data")
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if syntax is not None:
         try:
@@ -84,6 +90,8 @@ def _check_instance(ds, name: str, limits: Limits) -> None:
         raise too_large(f"DICOM file {name} is {cols}x{rows} pixels; the limit is {limits.max_dim} per side")
     if _n_frames(ds) > limits.max_frames:
         raise too_large(f"DICOM file {name} has {_n_frames(ds)} frames; the limit is {limits.max_frames}")
+    dicom_policy.check_spacing(ds, name)
+    dicom_policy.check_pixel_length(ds, Path(ds.filename), name)
 
 
 def _modality(ds) -> str | None:
@@ -150,16 +158,50 @@ def _order_along_normal(positions: list[np.ndarray], iop: np.ndarray, what: str,
 def probe(headers: list[tuple[str, pydicom.Dataset]], limits: Limits) -> list[Source]:
     """Group headers into series (multi-frame instances are sources of their own) and validate each."""
     series: OrderedDict[str, list[tuple[str, pydicom.Dataset]]] = OrderedDict()
+    colour: OrderedDict[str, list[tuple[str, pydicom.Dataset]]] = OrderedDict()
     sources: list[Source] = []
     for name, ds in headers:
         _check_instance(ds, name, limits)
         if _n_frames(ds) > 1:
             sources.append(_probe_multiframe(name, ds, limits))
+        elif dicom_policy.is_colour(ds):
+            colour.setdefault(str(ds.SeriesInstanceUID), []).append((name, ds))
         else:
             series.setdefault(str(ds.SeriesInstanceUID), []).append((name, ds))
     for uid, items in series.items():
         sources.append(_probe_single_frame_series(uid, items, limits))
+    for uid, items in colour.items():
+        sources.append(_probe_colour_frames(uid, items, limits))
     return sources
+
+
+def _probe_colour_frames(uid: str, items, limits: Limits) -> Source:
+    """Single-frame colour instances of one series: a video whose frames are the instances in
+    InstanceNumber order (one instance: a one-frame video), as a folder of PNG/JPEG frames is."""
+    what = f"DICOM series {uid}"
+    first = items[0][1]
+    size = (int(first.Rows), int(first.Columns))
+    for name, ds in items:
+        if (int(ds.Rows), int(ds.Columns)) != size:
+            raise IngestError(
+                f"{what}: colour frame {name} is {ds.Columns}x{ds.Rows} but the first is {size[1]}x{size[0]}",
+                code="inconsistent_size",
+            )
+    if len(items) > limits.max_frames:
+        raise too_large(f"{what} has {len(items)} frames; the limit is {limits.max_frames}")
+    if len(items) * size[0] * size[1] * 3 > limits.max_voxels:
+        raise too_large(f"{what} holds more than {limits.max_voxels} values")
+    order = sorted(range(len(items)), key=lambda i: int(items[i][1].get("InstanceNumber", 0) or 0))
+    info = {
+        "series_uid": uid,
+        "study_uid": str(first.get("StudyInstanceUID", "")),
+        "instances": [str(items[i][1].get("SOPInstanceUID", "")) for i in order],
+        "frames": len(items),
+        "frame_rate": None,
+        "reference": _reference(first),
+    }
+    files = [items[i][0] for i in order]
+    return Source("dicom", "video", _series_name(first, uid), files, _modality(first) or "US", info)
 
 
 def _series_name(ds, fallback: str) -> str:
@@ -213,6 +255,7 @@ def _probe_single_frame_series(uid: str, items, limits: Limits) -> Source:
             "direction": direction,
         },
         "reference": _reference(first),
+        "window": dicom_policy.source_window(first),
     }
     return Source("dicom", "volume", _series_name(first, uid), files, _modality(first), info)
 
@@ -223,6 +266,11 @@ def _probe_multiframe(name: str, ds, limits: Limits) -> Source:
     if frames * rows * cols * samples > limits.max_voxels:
         raise too_large(f"DICOM file {name} has more than {limits.max_voxels} voxels")
     positions = _frame_positions(ds)
+    if positions is not None and len(positions) != frames:
+        raise IngestError(
+            f"DICOM file {name} has {frames} frames but {len(positions)} per-frame positions",
+            code="inconsistent_geometry",
+        )
     iop = _orientation(ds)
     info = {
         "series_uid": str(ds.SeriesInstanceUID),
@@ -230,8 +278,9 @@ def _probe_multiframe(name: str, ds, limits: Limits) -> Source:
         "instances": [str(ds.get("SOPInstanceUID", ""))],
         "frames": frames,
         "reference": _reference(ds),
+        "window": dicom_policy.source_window(ds),
     }
-    if positions is not None and iop is not None and samples == 1 and _modality(ds) != "US":
+    if positions is not None and iop is not None and not dicom_policy.is_colour(ds) and _modality(ds) != "US":
         order, gap, normal = _order_along_normal(positions, iop, f"DICOM file {name}", limits)
         row_sp, col_sp = _pixel_spacing(ds)
         info["frame_order"] = [int(i) for i in order]
@@ -293,6 +342,35 @@ def _read_pixels(path: Path, name: str):
         ) from None
 
 
+def _read_real_values(path: Path, name: str):
+    """(dataset, pixels in real units: HU for CT). Classic images carry their modality LUT (rescale
+    slope/intercept or a LUT) at the top level, which pydicom applies; enhanced multi-frame images carry
+    it in the Pixel Value Transformation functional group (shared, or per frame), which highdicom
+    applies frame by frame. Real-world value maps and VOI windows are not applied (they are views)."""
+    import highdicom as hd
+
+    try:
+        ds = pydicom.dcmread(path, force=not has_preamble(path))
+        if _n_frames(ds) > 1 or "SharedFunctionalGroupsSequence" in ds:
+            image = hd.Image.from_dataset(ds, copy=False)
+            return ds, image.get_frames(
+                dtype=np.float32,
+                apply_real_world_transform=False,
+                apply_modality_transform=None,  # when the file has one
+                apply_voi_transform=False,
+                apply_palette_color_lut=False,
+                apply_icc_profile=False,
+            )
+        pixels = ds.pixel_array
+    except Exception as exc:  # decoders raise many types; the message names the file
+        raise IngestError(
+            f"the pixel data of DICOM file {name} cannot be decoded ({exc})", code="corrupt"
+        ) from None
+    if "ModalityLUTSequence" in ds or "RescaleSlope" in ds or "RescaleIntercept" in ds:
+        return ds, apply_rescale(pixels, ds)
+    return ds, pixels
+
+
 def load(root: Path, source: Source, progress=None) -> LoadedImage:
     if source.kind == "video":
         return _load_cine(root, source)
@@ -301,8 +379,7 @@ def load(root: Path, source: Source, progress=None) -> LoadedImage:
     volume: np.ndarray | None = None
     n = len(source.files)
     for i, name in enumerate(source.files):
-        ds, pixels = _read_pixels(root / name, name)
-        real = apply_rescale(pixels, ds) if "RescaleSlope" in ds or "RescaleIntercept" in ds else pixels
+        ds, real = _read_real_values(root / name, name)
         if real.ndim == 3:  # an enhanced multi-frame volume, frames in position order
             frames = real[source.info.get("frame_order", list(range(real.shape[0])))]
         else:
@@ -330,6 +407,8 @@ def load(root: Path, source: Source, progress=None) -> LoadedImage:
                 "instances": source.info["instances"],
                 "series_uid": source.info["series_uid"],
                 **source.info["reference"],
+                # the window the file proposes (WindowCenter/Width or the Frame VOI LUT group), real units
+                "window": source.info.get("window"),
             },
         }
     )
@@ -355,12 +434,32 @@ def _volume_meta(stored, slope, intercept, modality) -> dict:
     }
 
 
-def _load_cine(root: Path, source: Source) -> LoadedImage:
-    name = source.files[0]
-    ds, pixels = _read_pixels(root / name, name)
+def _video_frames(ds, pixels, name: str) -> np.ndarray:
+    """(t, y, x) grey or (t, y, x, 3) RGB frames of one instance; palette colour through its LUT
+    (pydicom already turned YBR into RGB)."""
     frames = np.asarray(pixels)
-    if frames.ndim == 2 or (frames.ndim == 3 and int(ds.get("SamplesPerPixel", 1)) == 3):
+    if str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR":
+        try:
+            frames = apply_color_lut(frames, ds)
+        except (ValueError, KeyError, AttributeError) as exc:
+            raise IngestError(f"DICOM file {name} has an unusable colour palette ({exc})", code="corrupt") from None
+    colour = frames.ndim >= 3 and frames.shape[-1] == 3 and dicom_policy.is_colour(ds)
+    if frames.ndim == (3 if colour else 2):
         frames = frames[None]
+    return frames
+
+
+def _load_cine(root: Path, source: Source) -> LoadedImage:
+    """A multi-frame instance, or the single-frame colour instances of a series, as one video."""
+    parts = []
+    for name in source.files:
+        ds, pixels = _read_pixels(root / name, name)
+        part = _video_frames(ds, pixels, name)
+        if parts and part.shape[1:] != parts[0].shape[1:]:
+            raise IngestError(f"DICOM file {name} differs in size from the other frames", code="corrupt")
+        parts.append(part)
+    frames = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    name = source.files[0]
     require_finite(frames, f"DICOM file {name}")
     if frames.dtype != np.uint8:
         lo, hi = float(frames.min()), float(frames.max())

@@ -16,6 +16,13 @@ from annotation_app.imaging.io.model import IDENTITY, LoadedImage, Source
 from annotation_app.imaging.limits import Limits
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
+#: The one demuxer each suffix may use. Never ffmpeg's guess from the content, which can pick a
+#: playlist or manifest format (HLS, DASH, concat) that opens other files named inside the upload;
+#: QuickTime's external data references (drefs) stay off.
+_DEMUXERS = {
+    ".mp4": "mov", ".m4v": "mov", ".mov": "mov", ".avi": "avi", ".mkv": "matroska", ".webm": "matroska",
+    ".mpg": "mpeg", ".mpeg": "mpeg",
+}  # fmt: skip
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 _GREY_TOLERANCE = 6
 
@@ -24,9 +31,33 @@ def natural_key(name: str):
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
+def open_video(path: Path, name: str):
+    suffix = Path(name).suffix.lower()
+    if suffix not in _DEMUXERS:
+        raise IngestError(f"{name}: unsupported video file type", status=415, code="unsupported")
+    options = {"enable_drefs": "0"} if _DEMUXERS[suffix] == "mov" else {}
+    return av.open(str(path), format=_DEMUXERS[suffix], options=options)
+
+
+def _count_packets(path: Path, name: str) -> tuple[int, bool]:
+    """(video packets, whether any is cut off) without decoding: a truncated file is found in the
+    request by reading its packets, not in the worker by failing to decode them."""
+    count, damaged = 0, False
+    try:
+        with open_video(path, name) as container:
+            for packet in container.demux(container.streams.video[0]):
+                if packet.size == 0 and packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                count += 1
+                damaged = damaged or packet.is_corrupt
+    except (av.FFmpegError, OSError, ValueError):
+        damaged = True
+    return count, damaged
+
+
 def probe_video(root: Path, name: str, limits: Limits) -> Source:
     try:
-        with av.open(str(root / name)) as container:
+        with open_video(root / name, name) as container:
             if not container.streams.video:
                 raise IngestError(f"{name} has no video stream", code="corrupt")
             stream = container.streams.video[0]
@@ -46,6 +77,12 @@ def probe_video(root: Path, name: str, limits: Limits) -> Source:
         raise too_large(f"{name} is {width}x{height}; the limit is {limits.max_dim} per side")
     if frames and (frames > limits.max_frames or frames * width * height * 3 > limits.max_voxels):
         raise too_large(f"{name} has about {frames} frames of {width}x{height}; that is over the limits")
+    packets, damaged = _count_packets(root / name, name)
+    if damaged or (frames and packets < frames):
+        raise IngestError(
+            f"{name} is truncated or damaged: {packets} of {frames or 'its'} frames are complete",
+            code="truncated",
+        )
     return Source(
         "video",
         "video",
@@ -65,19 +102,19 @@ def probe_frames(root: Path, names: list[str], limits: Limits) -> Source:
         try:
             with Image.open(root / name) as image:
                 this = image.size
-        except (UnidentifiedImageError, OSError) as exc:
+                if max(this) > limits.max_dim:
+                    raise too_large(f"frame {name} is {this[0]}x{this[1]}; the limit is {limits.max_dim} per side")
+                if size is not None and this != size:
+                    raise IngestError(
+                        f"frame {name} is {this[0]}x{this[1]} but the first frame is {size[0]}x{size[1]}",
+                        code="inconsistent_size",
+                    )
+                image.load()  # decode now, so a truncated frame is refused in the request
+        except IngestError:
+            raise
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise IngestError(f"frame {name} is not a readable image ({exc})", code="corrupt") from None
-        if size is None:
-            size = this
-            if max(size) > limits.max_dim:
-                raise too_large(
-                    f"frame {name} is {size[0]}x{size[1]}; the limit is {limits.max_dim} per side"
-                )
-        elif this != size:
-            raise IngestError(
-                f"frame {name} is {this[0]}x{this[1]} but the first frame is {size[0]}x{size[1]}",
-                code="inconsistent_size",
-            )
+        size = size or this
     assert size is not None
     if len(names) * size[0] * size[1] * 3 > limits.max_voxels:
         raise too_large(f"the frames hold more than {limits.max_voxels} values")
@@ -118,7 +155,7 @@ def load_video(
     frames: list[np.ndarray] = []
     expected = source.info.get("frames") or 0
     try:
-        with av.open(str(root / name)) as container:
+        with open_video(root / name, name) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):

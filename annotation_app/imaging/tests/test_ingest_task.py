@@ -13,9 +13,13 @@ pytestmark = pytest.mark.django_db
 
 
 def test_pixel_data_that_cannot_be_decoded_fails_the_case_with_a_reason(project, tmp_path):
+    from pydicom.encaps import encapsulate
+
     paths = helpers.dicom_series(tmp_path / "s")
     ds = pydicom.dcmread(paths[3])
-    ds.PixelData = ds.PixelData[:100]  # headers are fine, so the request accepts it
+    ds.compress(pydicom.uid.RLELossless)
+    # One whole fragment for the one frame, so the request accepts it; its bytes are no RLE stream.
+    ds.PixelData = encapsulate([b"\xff" * 64])
     ds.save_as(paths[3], enforce_file_format=True)
     (case,) = stage_upload(project, [(p.name, p) for p in paths], run="none")
     assert case.status == "ingesting"
