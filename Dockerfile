@@ -35,15 +35,18 @@ COPY medsam2/ medsam2/
 RUN pip install .
 # PYTHONPATH=/app makes every process import this tree (not the site-packages copy), so BASE_DIR
 # points at /app where the built frontend lies.
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY --from=frontend /frontend/dist frontend/dist
 
 # Static files (the built frontend + admin + Swagger) are collected into the image at build time;
-# whitenoise serves them. Settings need no secrets for this step (DEBUG defaults to on).
-RUN python manage.py collectstatic --noinput \
+# whitenoise serves them. Settings need no secrets for this one step (DEBUG=1 only here).
+RUN DEBUG=1 python manage.py collectstatic --noinput \
     && mkdir -p /data/media \
     && chown -R annotate:annotate /app/var /data
 
+# The image is production: DEBUG off unless a run says otherwise, so a container started without
+# settings refuses to start (no SECRET_KEY) instead of serving Django's debug page to the world.
+ENV DEBUG=0
 USER annotate
 EXPOSE 8000
 CMD ["gunicorn", "annotation_app.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]

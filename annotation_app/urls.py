@@ -28,3 +28,6 @@ urlpatterns = [
 
 # Unmatched /api/ paths answer JSON like the rest of the API (used when DEBUG is off).
 handler404 = "annotation_app.lib.errors.not_found"
+# Unhandled errors: a JSON 500 without details under /api/ (Django's debug page is never served in
+# production: DEBUG is off there, and gunicorn.conf.py refuses to start with it on).
+handler500 = "annotation_app.lib.errors.server_error"

@@ -2,7 +2,9 @@
 the raw interaction events that timing is computed from.
 
 MaskRevision and InteractionEvent are append-only: the model refuses updates and deletes, the API
-offers neither, and foreign keys to them PROTECT so a cascade cannot remove them.
+offers neither, foreign keys to them PROTECT so a cascade cannot remove them, the database refuses raw
+UPDATE and DELETE (triggers on Postgres and on the embedded SQLite), and their author/user keys PROTECT
+too, so deleting a user can neither remove nor anonymise them.
 """
 import logging
 
@@ -197,8 +199,10 @@ class MaskRevision(AppendOnlyModel):
     model_version = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="mask_revisions"
     )
+    #: who drew it (none for model and import revisions). PROTECT: an author is part of the record, so
+    #: a user with revisions cannot be deleted (deactivate the account instead) and never becomes null.
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     #: zlib(packbits(mask cropped to bbox)); see annotation_app.lib.maskcodec

@@ -103,8 +103,11 @@ def load_demo(small: bool = False, seed: int = 7, log=print) -> Project:
     synthetic = synthetic_module()
 
     size = SMALL if small else FULL
+    # Project names are not unique across the server: the demo's own project is the one nobody created
+    # through the API (a user's project of the same name is left alone).
     project, _ = Project.objects.get_or_create(
         name=PROJECT_NAME,
+        created_by=None,
         defaults={"modality": "CT", "description": "Synthetic CT, MRI, echo and endoscopy cases."},
     )
     users = ensure_users(project)

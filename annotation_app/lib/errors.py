@@ -62,3 +62,17 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": f"No API endpoint at {request.path}."}, status=404)
     return page_not_found(request, exception)
+
+
+def server_error(request):
+    """500 for unhandled errors (urls.handler500, used when DEBUG is off): JSON under /api/ with no
+    traceback, no setting and no server path in it; Django's plain page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as django_server_error
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": "Internal server error. It has been logged; please tell the administrators if it persists."},
+            status=500,
+        )
+    return django_server_error(request)

@@ -36,7 +36,9 @@ def default_labels() -> list:
 
 
 class Project(models.Model):
-    name = models.CharField(max_length=200, unique=True)
+    #: unique among the projects of each member (checked by the API), not across the whole server: a
+    #: global rule would tell anyone who tries a name that another team already uses it
+    name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
     modality = models.CharField(max_length=2, choices=Modality.choices)
     #: [{"name": "lesion", "color": "#ff0000"}, ...]

@@ -34,6 +34,20 @@ class ProjectSerializer(StrictModelSerializer):
             return None
         return roles.get(project.pk)
 
+    def validate_name(self, name: str) -> str:
+        """A name is unique among the caller's own projects, and only there: the projects of other
+        teams never decide the answer, so it cannot be used to find out what they are called."""
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return name
+        mine = Project.objects.filter(memberships__user=user, name__iexact=name.strip())
+        if self.instance is not None:
+            mine = mine.exclude(pk=self.instance.pk)
+        if mine.exists():
+            raise serializers.ValidationError("You already have a project with this name.")
+        return name
+
     def validate_labels(self, labels):
         if not isinstance(labels, list) or not labels:
             raise serializers.ValidationError("labels must be a non-empty list of {name, color} objects.")
