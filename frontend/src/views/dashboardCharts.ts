@@ -90,6 +90,7 @@ export function reductionLine(report: TimingReport): ChartOption {
   return {
     ...option,
     title: { ...(option.title as object), subtext, subtextStyle: { color: "#8a93ab", fontSize: 12 } },
+    grid: { ...(option.grid as object), top: 68 }, // room for the subtext above the axis name
     yAxis: { ...(option.yAxis as object), min: 0, max: 100 },
     tooltip: { trigger: "axis", confine: true, valueFormatter: (v: unknown) => (typeof v === "number" ? `${v.toFixed(2)} %` : "—") },
     series: keys.map((key) => ({
