@@ -15,6 +15,35 @@ export const PRESETS: Record<string, Window & { label: string; key: string }> = 
   mediastinum: { label: "Mediastinum", width: 350, level: 50, key: "5" },
 };
 
+/** A preset offered for a modality: a fixed window (CT, in HU) or a percentile range of the slice. */
+export type Preset = { key: string; label: string } & ({ kind: "fixed"; window: Window } | { kind: "percentile"; lo: number; hi: number });
+
+/** The one list of presets per modality: CT windows only on CT; percentile ranges on MR and PET. */
+export function presetsFor(modality: string): Preset[] {
+  if (modality === "CT") return Object.values(PRESETS).map((p) => ({ key: p.key, label: `${p.label} (${p.width}/${p.level})`, kind: "fixed", window: { width: p.width, level: p.level } }));
+  if (modality === "MR" || modality === "PT") {
+    return [
+      { key: "1", label: "1–99 %", kind: "percentile", lo: 1, hi: 99 },
+      { key: "2", label: "5–95 %", kind: "percentile", lo: 5, hi: 95 },
+      { key: "3", label: "0.5–99.5 %", kind: "percentile", lo: 0.5, hi: 99.5 },
+      { key: "4", label: "Full range", kind: "percentile", lo: 0, hi: 100 },
+    ];
+  }
+  return [];
+}
+
+/** The window spanning the lo-th to hi-th percentile of `pixels` (a sample of at most 65536 values). */
+export function percentileWindow(pixels: ArrayLike<number>, lo: number, hi: number): Window {
+  const n = pixels.length;
+  if (!n) return { width: 1, level: 0 };
+  const step = Math.max(1, Math.floor(n / 65536));
+  const sample = new Float64Array(Math.ceil(n / step));
+  for (let i = 0, j = 0; i < n; i += step, j++) sample[j] = pixels[i];
+  sample.sort();
+  const at = (q: number) => sample[Math.min(sample.length - 1, Math.max(0, Math.round((q / 100) * (sample.length - 1))))];
+  return windowFromRange(at(lo), at(hi));
+}
+
 export const MIN_WIDTH = 1;
 
 /** Map one stored value to a display byte 0..255. */

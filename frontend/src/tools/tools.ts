@@ -262,7 +262,60 @@ export class ZoomTool extends Tool {
   }
 }
 
-export const TOOL_CLASSES = [BoxTool, PositivePointTool, NegativePointTool, BrushTool, EraserTool, WindowLevelTool, PanTool, ZoomTool];
+/** Distance between two points in mm (pixel spacing of the shown slice: x and y may differ). */
+export function distanceMm(a: Point, b: Point, spacing: [number, number]): number {
+  return Math.hypot((b[0] - a[0]) * spacing[0], (b[1] - a[1]) * spacing[1]);
+}
+
+export class RulerTool extends Tool {
+  static toolName = "ruler";
+  static key = "l";
+  static label = "Ruler";
+  static help = "Drag to measure a distance in mm (on any view)";
+  /** the last measurement, on the slice it was drawn on */
+  line: { a: Point; b: Point; index: number; axis: string } | null = null;
+  private dragging = false;
+
+  onDown(p: ToolPointer): void {
+    const s = this.host.viewer.spec;
+    if (!s) return;
+    this.line = { a: p.image, b: p.image, index: this.host.viewer.index, axis: s.axis };
+    this.dragging = true;
+  }
+
+  onMove(p: ToolPointer): void {
+    if (!this.dragging || !this.line) return;
+    this.line.b = p.image;
+    this.host.redraw();
+  }
+
+  onUp(): void {
+    this.dragging = false;
+  }
+
+  get lengthMm(): number | null {
+    const s = this.host.viewer.spec;
+    return this.line && s ? distanceMm(this.line.a, this.line.b, s.spacing) : null;
+  }
+
+  draw(ctx: CanvasRenderingContext2D, viewer: ViewerService): void {
+    const l = this.line;
+    if (!l || !viewer.spec || l.index !== viewer.index || l.axis !== viewer.spec.axis) return;
+    const a = viewer.imageToCanvas(l.a);
+    const b = viewer.imageToCanvas(l.b);
+    ctx.strokeStyle = "#69c0ff";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.moveTo(a[0], a[1]);
+    ctx.lineTo(b[0], b[1]);
+    ctx.stroke();
+    ctx.fillStyle = "#69c0ff";
+    ctx.font = "13px sans-serif";
+    ctx.fillText(`${(this.lengthMm ?? 0).toFixed(1)} mm`, b[0] + 6, b[1] - 6);
+  }
+}
+
+export const TOOL_CLASSES = [BoxTool, PositivePointTool, NegativePointTool, BrushTool, EraserTool, WindowLevelTool, PanTool, ZoomTool, RulerTool];
 
 export function toolForKey(key: string): (typeof TOOL_CLASSES)[number] | undefined {
   return TOOL_CLASSES.find((t) => t.key === key.toLowerCase());

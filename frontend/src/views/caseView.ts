@@ -5,7 +5,8 @@
  */
 import type { App, View } from "../app";
 import { roleAtLeast } from "../app";
-import { PRESETS } from "../lib/windowing";
+import { PRESETS, percentileWindow, presetsFor, type Preset } from "../lib/windowing";
+import { markersFor, readoutText, valueAt } from "../viewer/orientation";
 import { SliceSource } from "../viewer/sliceSource";
 import { CornerstoneViewer } from "../viewer/cornerstoneViewer";
 import { Overlay, drawImagePoint, strokeImageBox } from "../viewer/overlay";
@@ -24,7 +25,7 @@ const HELP: [string, string][] = [
   ["↑ ↓ / wheel", "Previous / next slice (PageUp/PageDown: 10)"],
   ["Ctrl+wheel", "Zoom at the cursor; 0 resets the view"],
   ["Right drag / middle drag", "Window/level / pan"],
-  ["1–5", Object.values(PRESETS).map((p) => `${p.key} ${p.label}`).join(", ")],
+  ["1–5", "Window presets that fit the modality: CT windows on CT, percentile ranges on MR and PET"],
   ["[  ]", "Brush / eraser size"],
   ["Ctrl+Z / Ctrl+Shift+Z", "Undo / redo (prompts and brush strokes)"],
   ["Enter", "Propagate again with the current prompts"],
@@ -55,6 +56,13 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   const viewerHost = h("div", { class: "viewer-host" }, viewerEl);
   const slider = h("input", { type: "range", min: "0", value: "0", class: "slider", "data-testid": "slice-slider" });
   const sliceLabel = h("span", { class: "slice-label", "data-testid": "slice-label" });
+  // the value under the cursor (HU on CT) and the patient's sides around the view
+  const readout = h("span", { class: "muted readout", "data-testid": "readout", style: { marginLeft: "1em", fontVariantNumeric: "tabular-nums" } });
+  const marker = (side: "left" | "right" | "top" | "bottom") =>
+    h("span", { class: "orientation-marker", "data-testid": `orient-${side}`, style: { position: "absolute", zIndex: "6", pointerEvents: "none", color: "#ffd666", font: "bold 14px sans-serif", textShadow: "0 0 3px #000",
+      ...(side === "left" ? { left: "6px", top: "50%" } : side === "right" ? { right: "6px", top: "50%" } : side === "top" ? { top: "6px", left: "50%" } : { bottom: "6px", left: "50%" }) } });
+  const markers = { left: marker("left"), right: marker("right"), top: marker("top"), bottom: marker("bottom") };
+  viewerHost.append(...Object.values(markers));
   const strip = h("canvas", { class: "strip", "data-testid": "confidence-strip", title: "Model confidence per slice: red = check this slice" });
   const progress = h("div", { class: "progress", "data-testid": "job-progress" }, h("div", { class: "bar" }), h("span", { class: "text" }));
   const toolbar = h("div", { class: "toolbar", role: "toolbar" });
@@ -63,7 +71,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   root.append(
     h("div", { class: "case-header" }, h("h1", {}, kase.name), h("span", { class: "muted" }, `${project.name} · ${kase.kind} ${kase.modality} · ${kase.shape.join("×")}`)),
     toolbar,
-    h("div", { class: "workspace" }, h("div", { class: "viewer-col" }, viewerHost, h("div", { class: "slice-row" }, slider, sliceLabel), strip, progress), side),
+    h("div", { class: "workspace" }, h("div", { class: "viewer-col" }, viewerHost, h("div", { class: "slice-row" }, slider, sliceLabel, readout), strip, progress), side),
     help,
   );
 
@@ -198,6 +206,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     const spec = stackFor(kase.id, kase.shape, kase.spacing, a);
     const start = a === "axial" ? (ws.target?.key_frame ?? Math.floor(spec.count / 2)) : Math.floor(spec.count / 2);
     slider.max = String(spec.count - 1);
+    if (kase.kind === "volume") for (const [side, text] of Object.entries(markersFor(a))) markers[side as keyof typeof markers].textContent = text;
     await viewer.load(spec, start);
     renderToolbar();
     refreshOverlay();
@@ -263,7 +272,29 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     }
     dragTool.onDown(pointer(e));
   });
-  canvas.addEventListener("pointermove", (e) => (dragTool ?? active).onMove(pointer(e)));
+  canvas.addEventListener("pointermove", (e) => {
+    const p = pointer(e);
+    (dragTool ?? active).onMove(p);
+    void showValue(p.image);
+  });
+
+  /** Intensity readout under the cursor, from the slice already loaded for display. */
+  async function showValue(p: Point): Promise<void> {
+    const spec = viewer.spec;
+    if (!spec) return;
+    const index = viewer.index;
+    const slice = await source.get(kase.id, spec.axis, index).catch(() => null);
+    if (!slice || viewer.index !== index) return;
+    readout.textContent = readoutText(p, valueAt(slice.pixels, slice.width, slice.height, p, slice.color ? 3 : 1), kase.modality);
+  }
+
+  function applyPreset(p: Preset): void {
+    if (p.kind === "fixed") return viewer.setWindow(p.window);
+    const spec = viewer.spec;
+    if (!spec) return;
+    void source.get(kase.id, spec.axis, viewer.index).then((s) => viewer.setWindow(percentileWindow(s.pixels, p.lo, p.hi)), () => undefined);
+  }
+  const presets = kase.kind === "volume" ? presetsFor(kase.modality) : [];
   canvas.addEventListener("pointerup", (e) => {
     const t = dragTool;
     dragTool = null;
@@ -297,8 +328,11 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     );
     if (kase.kind === "volume") {
       for (const a of ["axial", "coronal", "sagittal"] as Axis[]) toolbar.append(btn(a[0].toUpperCase() + a.slice(1), `${a} view`, () => void setAxis(a), axis === a, `axis-${a}`));
-      const preset = h("select", { "data-testid": "preset", title: "Window presets (1–5)" }, h("option", { value: "" }, `W ${Math.round(viewer.window.width)} / L ${Math.round(viewer.window.level)}`), ...Object.entries(PRESETS).map(([k, p]) => h("option", { value: k }, `${p.key} ${p.label} (${p.width}/${p.level})`)));
-      preset.addEventListener("change", () => preset.value && viewer.setWindow(PRESETS[preset.value]));
+      const preset = h("select", { "data-testid": "preset", title: `Window presets for ${kase.modality} (keys ${presets.map((p) => p.key).join(", ")})` }, h("option", { value: "" }, `W ${Math.round(viewer.window.width)} / L ${Math.round(viewer.window.level)}`), ...presets.map((p) => h("option", { value: p.key }, `${p.key} ${p.label}`)));
+      preset.addEventListener("change", () => {
+        const chosen = presets.find((p) => p.key === preset.value);
+        if (chosen) applyPreset(chosen);
+      });
       toolbar.append(preset);
     } else {
       toolbar.append(btn(playing ? "Pause" : "Play", "Space", togglePlay, !!playing, "play"));
@@ -479,7 +513,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     } else if (key.toLowerCase() === "o") (overlay.outline = !overlay.outline), refreshOverlay();
     else if (key.toLowerCase() === "m") (overlay.visible = !overlay.visible), refreshOverlay();
     else if (kase.kind === "volume" && "acs".includes(key.toLowerCase()) && key.length === 1) void setAxis(({ a: "axial", c: "coronal", s: "sagittal" } as const)[key.toLowerCase() as "a" | "c" | "s"]);
-    else if (Object.values(PRESETS).some((p) => p.key === key)) viewer.setWindow(Object.values(PRESETS).find((p) => p.key === key)!);
+    else if (presets.some((p) => p.key === key)) applyPreset(presets.find((p) => p.key === key)!);
     else {
       const T = toolForKey(key);
       if (T) selectTool(T.toolName);
