@@ -151,8 +151,16 @@ def make_fixture(args):
         torch.manual_seed(0)
         checkpoint = str(Path(os.environ["MEDIA_ROOT"]) / f"{args.config}-random.pt")
         save_checkpoint(build_model(args.config), checkpoint)
+    # A model version names its checkpoint by storage key (models/<project>/...), never by path.
+    from django.core.files import File
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    with open(checkpoint, "rb") as handle:
+        key = default_storage.save(f"models/{project.pk}/{Path(checkpoint).name}", File(handle))
     ModelVersion.objects.create(
-        project=project, name=Path(checkpoint).name, checkpoint_key=checkpoint, config_name=args.config
+        project=project, name=Path(checkpoint).name, checkpoint_key=key, config_name=args.config,
+        verified_at=timezone.now(),
     ).activate()
     vol = make_ct_volume(seed=3, shape=(args.slices, args.size, args.size), n_lesions=1)
     case = Case.objects.create(

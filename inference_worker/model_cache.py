@@ -36,6 +36,8 @@ class ModelSpec:
     name: str
     sha256: str = ""
     model_version_id: int | None = None
+    #: what messages name: the storage key or the operator's setting, never the local folder
+    source: str = ""
 
     def cache_key(self, device: str) -> tuple:
         return (str(self.checkpoint), self.sha256 or _file_fingerprint(self.checkpoint), self.config, device)
@@ -114,7 +116,7 @@ class ModelCache:
     def model(self, spec: ModelSpec, device: str) -> tuple[Any, bool]:
         """(model, loaded_now): the model for `spec` on `device`, loaded at most once per process."""
         if not spec.checkpoint.is_file():
-            raise ModelUnavailable(f"model checkpoint not found: {spec.checkpoint} (model {spec.name})")
+            raise ModelUnavailable(f"model checkpoint not found: {spec.source or spec.name} (model {spec.name})")
         key = spec.cache_key(device)
         with self._lock:
             if key in self._models:
@@ -181,7 +183,7 @@ class ModelCache:
 def load_model(spec: ModelSpec, device: str):
     """Build the config and load the checkpoint strictly; ModelUnavailable with a clear reason."""
     if not spec.checkpoint.is_file():
-        raise ModelUnavailable(f"model checkpoint not found: {spec.checkpoint} (model {spec.name})")
+        raise ModelUnavailable(f"model checkpoint not found: {spec.source or spec.name} (model {spec.name})")
     from medsam2.build import build_model
 
     try:
@@ -189,7 +191,9 @@ def load_model(spec: ModelSpec, device: str):
     except KeyError as exc:
         raise ModelUnavailable(f"model {spec.name}: {exc.args[0] if exc.args else exc}") from None
     except (RuntimeError, ValueError, OSError) as exc:
-        raise ModelUnavailable(f"model {spec.name} could not be loaded from {spec.checkpoint}: {exc}") from None
+        where = spec.source or spec.name
+        reason = str(exc).replace(str(spec.checkpoint), where)
+        raise ModelUnavailable(f"model {spec.name} could not be loaded from {where}: {reason}") from None
 
 
 #: the cache of this worker process (each prefork child has its own)

@@ -1,10 +1,16 @@
-"""Which model a job runs, in order of preference:
+"""Which model a job runs, and where its checkpoint file is.
 
-1. the project's active ModelVersion (its checkpoint is a storage key or an absolute path);
-2. settings.MEDSAM2_CHECKPOINT with settings.MEDSAM2_CONFIG (the operator's MedSAM2 file);
-3. the bootstrap model shipped with medsam2 (medsam2.training.bootstrap.bootstrap_checkpoint_path(),
-   with its config name in a JSON next to it).
+A job's model, in order of preference:
+1. the model version pinned by the target's round (rounds pin the project's active version when they
+   open; a round pinned to no version uses the installation's default, 3 below);
+2. for a target outside any round, the project's active ModelVersion;
+3. the installation's default: settings.MEDSAM2_CHECKPOINT with settings.MEDSAM2_CONFIG (the operator's
+   MedSAM2 file), else the bootstrap model shipped with medsam2 (medsam2/weights/, config in its JSON).
 Nothing usable -> ModelUnavailable, which fails the job with that message.
+
+A model version's checkpoint is a storage key under models/<project>/ (never a server path, checked
+again here although the database already refuses other keys); messages name the key, never the folder
+it resolves to.
 """
 
 from __future__ import annotations
@@ -16,22 +22,23 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from annotation_app.rounds.models import ModelVersion
+from annotation_app.lib.storage_keys import StorageKeyError, check_storage_key
+from annotation_app.rounds.models import ModelVersion, Round, checkpoint_prefix
 from inference_worker.model_cache import ModelSpec, ModelUnavailable
+from medsam2.weights import bootstrap_checkpoint_path
 
 
-def _local_checkpoint(key: str) -> Path:
-    """An absolute path as is; a storage key as a local file (copied once from remote storage)."""
-    path = Path(key)
-    if path.is_absolute():
-        return path
+def storage_file(key: str) -> Path:
+    """A storage key as a local file: the file itself on local storage, a cached copy of a remote one.
+
+    The key must already be checked (check_storage_key): only then can it not leave the storage root."""
     try:
         return Path(default_storage.path(key))
     except NotImplementedError:
         cached = Path(settings.VAR_DIR) / "cache" / key
         if not cached.exists():
             if not default_storage.exists(key):
-                return cached  # reported as missing by the loader
+                return cached  # reported as missing by the caller
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(cached.suffix + ".part")
             with default_storage.open(key, "rb") as src, open(tmp, "wb") as dst:
@@ -40,24 +47,39 @@ def _local_checkpoint(key: str) -> Path:
         return cached
 
 
+def version_checkpoint(version: ModelVersion) -> Path:
+    """The local checkpoint file of `version`; ModelUnavailable when its key is not one of its project's
+    storage keys or nothing is stored there."""
+    try:
+        key = check_storage_key(version.checkpoint_key, checkpoint_prefix(version.project_id))
+    except StorageKeyError as exc:
+        raise ModelUnavailable(f"model {version.name} has no usable checkpoint: {exc}") from None
+    path = storage_file(key)
+    if not path.is_file():
+        raise ModelUnavailable(f"model checkpoint not found in storage: {key} (model {version.name})")
+    return path
+
+
+def spec_for_version(version: ModelVersion) -> ModelSpec:
+    return ModelSpec(
+        checkpoint=version_checkpoint(version),
+        config=version.config_name,
+        name=version.name,
+        sha256=version.sha256,
+        model_version_id=version.pk,
+        source=version.checkpoint_key,
+    )
+
+
 def _bootstrap_spec() -> ModelSpec:
-    try:
-        from medsam2.training.bootstrap import bootstrap_checkpoint_path
-    except ImportError as exc:
-        raise ModelUnavailable(
-            "no model available: the project has no active model version, MEDSAM2_CHECKPOINT is not set "
-            f"and the bootstrap model is not installed ({exc})"
-        ) from None
-    try:
-        path = Path(bootstrap_checkpoint_path())
-    except Exception as exc:  # the helper raises when the file was never trained/shipped
-        raise ModelUnavailable(f"no model available: bootstrap model missing ({exc})") from None
+    path = Path(bootstrap_checkpoint_path())
     if not path.is_file():
         raise ModelUnavailable(
             "no model available: the project has no active model version, MEDSAM2_CHECKPOINT is not set "
-            f"and the bootstrap checkpoint {path} does not exist"
+            "and the bootstrap checkpoint is not installed (medsam2/weights/)"
         )
-    return ModelSpec(checkpoint=path, config=_bootstrap_config(path), name=f"bootstrap ({path.name})")
+    return ModelSpec(checkpoint=path, config=_bootstrap_config(path), name=f"bootstrap ({path.name})",
+                     source=f"medsam2/weights/{path.name}")  # fmt: skip
 
 
 def _bootstrap_config(path: Path) -> str:
@@ -73,20 +95,24 @@ def _bootstrap_config(path: Path) -> str:
     return "bootstrap_s"
 
 
-def resolve_model_spec(project_id: int) -> ModelSpec:
-    version = ModelVersion.active_for(project_id)
-    if version is not None:
-        return ModelSpec(
-            checkpoint=_local_checkpoint(version.checkpoint_key),
-            config=version.config_name,
-            name=version.name,
-            sha256=version.sha256,
-            model_version_id=version.pk,
-        )
+def default_spec() -> ModelSpec:
+    """The installation's default model: the operator's MEDSAM2_CHECKPOINT, else the bootstrap model."""
     configured = getattr(settings, "MEDSAM2_CHECKPOINT", "")
     if configured:
-        path = _local_checkpoint(configured)
+        # The operator's setting: an absolute path on the worker, or a storage key.
+        path = Path(configured) if Path(configured).is_absolute() else storage_file(check_storage_key(configured))
         if not path.is_file():
-            raise ModelUnavailable(f"MEDSAM2_CHECKPOINT points to a missing file: {path}")
-        return ModelSpec(checkpoint=path, config=settings.MEDSAM2_CONFIG, name=path.name)
+            raise ModelUnavailable(f"MEDSAM2_CHECKPOINT points to a missing file: {configured}")
+        return ModelSpec(checkpoint=path, config=settings.MEDSAM2_CONFIG, name=path.name, source=configured)
     return _bootstrap_spec()
+
+
+def resolve_model_spec(project_id: int, round_: Round | None = None) -> ModelSpec:
+    """The model for a job of `project_id` whose target belongs to `round_` (see the module docstring)."""
+    if round_ is not None:
+        version = round_.model_version
+    else:
+        version = ModelVersion.active_for(project_id)
+    if version is not None:
+        return spec_for_version(version)
+    return default_spec()

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from annotation_app.annotations.models import MaskRevision, Target
 from annotation_app.imaging.models import Case
@@ -36,16 +37,20 @@ def test_round_numbers_are_unique_per_project(project):
 
 @pytest.mark.django_db
 def test_a_project_cannot_have_two_active_models(project):
-    ModelVersion.objects.create(project=project, name="v1", checkpoint_key="a.pt", status="active")
+    prefix = f"models/{project.pk}/"
+    ModelVersion.objects.create(project=project, name="v1", checkpoint_key=f"{prefix}a.pt", status="active")
     with pytest.raises(IntegrityError), transaction.atomic():
-        ModelVersion.objects.create(project=project, name="v2", checkpoint_key="b.pt", status="active")
+        ModelVersion.objects.create(project=project, name="v2", checkpoint_key=f"{prefix}b.pt", status="active")
     assert ModelVersion.objects.filter(project=project, status="active").count() == 1
 
 
 @pytest.mark.django_db
 def test_activate_moves_the_single_active_slot(project):
-    v1 = ModelVersion.objects.create(project=project, name="v1", checkpoint_key="a.pt", status="active")
-    v2 = ModelVersion.objects.create(project=project, name="v2", checkpoint_key="b.pt")
+    prefix = f"models/{project.pk}/"
+    v1 = ModelVersion.objects.create(project=project, name="v1", checkpoint_key=f"{prefix}a.pt", status="active")
+    v2 = ModelVersion.objects.create(
+        project=project, name="v2", checkpoint_key=f"{prefix}b.pt", verified_at=timezone.now()
+    )
     v2.activate()
     v1.refresh_from_db()
     assert (v1.status, v2.status) == ("retired", "active")

@@ -137,7 +137,14 @@ def world(project, other_project, owner, manager, reviewer, annotator, outsider,
         author=annotator,
         withdrawn=True,
     )
-    model_version = ModelVersion.objects.create(project=project, name="v1", checkpoint_key="models/v1.pt")
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    for name in ("v1", "v2"):  # checkpoints are storage keys of the project (v2: registered by a row)
+        default_storage.save(f"models/{project.pk}/{name}.pt", ContentFile(b"PK\x03\x04"))
+    model_version = ModelVersion.objects.create(
+        project=project, name="v1", checkpoint_key=f"models/{project.pk}/v1.pt", verified_at=timezone.now()
+    )
     run = TrainingRun.objects.create(project=project)  # no round/base model: those rows delete them
     event = InteractionEvent.objects.create(
         project=project,
@@ -313,14 +320,23 @@ ROWS: list[Row] = [
         "/api/model-versions/",
         Role.ADMIN,
         ok=201,
-        body=lambda w: {"project": w.project.pk, "name": "v2", "checkpoint_key": "models/v2.pt"},
+        body=lambda w: {"project": w.project.pk, "name": "v2", "checkpoint_key": f"models/{w.project.pk}/v2.pt"},
+    ),
+    # JSON without a file: the role check passes first, then the missing file is a 400
+    Row(
+        "upload a model checkpoint (no file)",
+        "post",
+        "/api/model-versions/upload/",
+        Role.ADMIN,
+        ok=400,
+        body=lambda w: {"project": w.project.pk, "name": "v3"},
     ),
     Row(
         "edit a model version",
         "patch",
         "/api/model-versions/{w.model_version.pk}/",
         Role.ADMIN,
-        body=lambda w: {"metrics": {"dice": 0.91}},
+        body=lambda w: {"name": "v1 (bootstrap)"},
     ),
     Row("activate a model version", "post", "/api/model-versions/{w.model_version.pk}/activate/", Role.ADMIN),
     Row("delete a model version", "delete", "/api/model-versions/{w.model_version.pk}/", Role.ADMIN, ok=204),

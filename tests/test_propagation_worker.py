@@ -211,13 +211,16 @@ def test_the_same_job_delivered_twice_writes_one_revision(start_celery_worker, s
 
 
 def test_a_missing_checkpoint_fails_the_job_with_a_clear_error(start_celery_worker, scene, annotator, client_for):
+    from django.conf import settings
+    from django.core.files.storage import default_storage
+
     version = scene["version"]
-    version.checkpoint_key = "/nonexistent/medsam2.pt"
-    version.save(update_fields=["checkpoint_key"])
+    default_storage.delete(version.checkpoint_key)
     worker = start_celery_worker(queues=("gpu",), env=WORKER_ENV)
     job = finished(propagate(client_for, annotator, scene["target"]), worker=worker)
     assert job.status == JobStatus.FAILED
-    assert job.error == "model checkpoint not found: /nonexistent/medsam2.pt (model tiny)"
+    assert job.error == f"model checkpoint not found in storage: {version.checkpoint_key} (model tiny)"
+    assert str(settings.MEDIA_ROOT) not in job.error
     assert not MaskRevision.objects.exists()
 
 

@@ -10,29 +10,17 @@ import logging
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 
 from annotation_app.exports.models import PROJECT_FORMAT, ExportJob
+from annotation_app.lib import tasks
 
 log = logging.getLogger(__name__)
-#: the worker task (inference_worker/tasks/export.py), routed to the CPU `default` queue
-EXPORT_TASK = "inference_worker.tasks.export.run_export_job"
-EXPORT_QUEUE = "default"
 
 
 def enqueue_export(job: ExportJob) -> None:
-    """Send the task once the job row is committed; a broker that cannot be reached fails the job."""
-
-    def publish() -> None:
-        from annotation_app.celery import app
-
-        try:
-            app.send_task(EXPORT_TASK, args=[job.pk], queue=EXPORT_QUEUE)
-        except Exception as exc:  # noqa: BLE001 - any broker error: say so on the row
-            log.exception("could not queue export job %s", job.pk)
-            job.fail(f"could not queue the export: {exc}")
-
-    transaction.on_commit(publish)
+    """Send the task (lib/tasks.py: EXPORT) once the job row is committed; a broker that cannot be reached
+    fails the job."""
+    tasks.send(tasks.EXPORT, job.pk, on_error=lambda message: job.fail(f"could not queue the export: {message}"))
 
 
 def _store(job: ExportJob, name: str, content) -> str:

@@ -52,8 +52,9 @@ PROPAGATE = Task("inference_worker.tasks.propagation.propagate_target", GPU_QUEU
 FINE_TUNE = Task("inference_worker.tasks.training.fine_tune", TRAINING_QUEUE, ("run_id",))
 PACS_IMPORT = Task("inference_worker.tasks.pacs.import_series", DEFAULT_QUEUE, ("import_id",))
 PACS_SEND = Task("inference_worker.tasks.pacs.send_seg", DEFAULT_QUEUE, ("send_id",))
+EXPORT = Task("inference_worker.tasks.export.run_export_job", DEFAULT_QUEUE, ("job_id",))
 
-ALL: tuple[Task, ...] = (PING, INGEST, VERIFY_CHECKPOINT, PROPAGATE, FINE_TUNE, PACS_IMPORT, PACS_SEND)
+ALL: tuple[Task, ...] = (PING, INGEST, VERIFY_CHECKPOINT, PROPAGATE, FINE_TUNE, PACS_IMPORT, PACS_SEND, EXPORT)
 BY_NAME = {task.name: task for task in ALL}
 
 

@@ -1,9 +1,9 @@
 """Exports: a case or project export job on the `default` queue (CPU only)."""
 
-from celery import shared_task
+from annotation_app.lib import tasks as contract
 
 
-@shared_task(name="inference_worker.tasks.export.run_export_job", acks_late=True)
+@contract.contract_task(contract.EXPORT, acks_late=True)
 def run_export_job(job_id: int) -> str:
     """Run export job `job_id`; "succeeded", "failed" or "skipped" (gone or already finished)."""
     from annotation_app.exports.services import run_export

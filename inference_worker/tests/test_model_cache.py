@@ -1,7 +1,6 @@
 """The per-process caches: a checkpoint loads once per model, case states are an LRU bounded in bytes."""
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,12 +80,13 @@ def test_a_real_tiny_checkpoint_loads_and_a_missing_one_is_a_clear_error(tmp_pat
     cache = ModelCache()
     model, _ = cache.model(ModelSpec(checkpoint=path, config="test_tiny", name="tiny", sha256=sha), "cpu")
     assert model.image_size == 64 and not model.training
-    missing = ModelSpec(checkpoint=Path(tmp_path / "nope.pt"), config="test_tiny", name="gone")
-    with pytest.raises(ModelUnavailable, match=r"model checkpoint not found: .*nope.pt \(model gone\)"):
+    missing = ModelSpec(tmp_path / "nope.pt", config="test_tiny", name="gone", source="models/1/nope.pt")
+    with pytest.raises(ModelUnavailable, match=r"^model checkpoint not found: models/1/nope.pt \(model gone\)$"):
         cache.model(missing, "cpu")
-    wrong = ModelSpec(checkpoint=path, config="bootstrap_s", name="mismatch")
-    with pytest.raises(ModelUnavailable, match="could not be loaded"):
+    wrong = ModelSpec(checkpoint=path, config="bootstrap_s", name="mismatch", source="models/1/tiny.pt")
+    with pytest.raises(ModelUnavailable, match="could not be loaded from models/1/tiny.pt") as refused:
         cache.model(wrong, "cpu")
+    assert str(tmp_path) not in str(refused.value)  # messages name the storage key, never the folder
 
 
 def test_medsam2_device_pins_the_device(monkeypatch):

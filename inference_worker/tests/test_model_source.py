@@ -1,14 +1,24 @@
-"""Which model a job runs: the project's active version, else MEDSAM2_CHECKPOINT, else the bootstrap model."""
+"""Which model a job runs (the round's pinned version, the active version, MEDSAM2_CHECKPOINT, the
+bootstrap model) and where a version's checkpoint is: only a storage key under models/<project>/."""
 
 import json
-import sys
-import types
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from annotation_app.rounds.models import ModelVersion
+from annotation_app.rounds.models import ModelVersion, Round
+from inference_worker import model_source
 from inference_worker.model_cache import ModelUnavailable
 from inference_worker.model_source import resolve_model_spec
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return tmp_path / "media"
 
 
 @pytest.fixture
@@ -18,37 +28,71 @@ def no_configured_checkpoint(settings):
 
 @pytest.fixture
 def fake_bootstrap(monkeypatch, tmp_path):
-    """Install a stand-in `medsam2.training.bootstrap` whose checkpoint lies in tmp_path."""
-    path = tmp_path / "bootstrap.pt"
-    module = types.ModuleType("medsam2.training.bootstrap")
-    module.bootstrap_checkpoint_path = lambda: path
-    monkeypatch.setitem(sys.modules, "medsam2.training.bootstrap", module)
+    """The shipped bootstrap checkpoint, moved to tmp_path."""
+    path = tmp_path / "weights" / "bootstrap.pt"
+    path.parent.mkdir()
+    monkeypatch.setattr(model_source, "bootstrap_checkpoint_path", lambda: path)
     return path
 
 
-def test_the_active_model_version_wins(project, tmp_path, settings):
-    settings.MEDSAM2_CHECKPOINT = str(tmp_path / "operator.pt")
-    version = ModelVersion.objects.create(
-        project=project,
-        name="round-2",
-        checkpoint_key="/models/r2.pt",
-        sha256="ab" * 32,
-        config_name="test_tiny",
-    )
+def stored_version(project, name: str, **fields) -> ModelVersion:
+    key = default_storage.save(f"models/{project.pk}/{name}.pt", ContentFile(b"weights"))
+    return ModelVersion.objects.create(
+        project=project, name=name, checkpoint_key=key, config_name="test_tiny", verified_at=timezone.now(),
+        **fields,
+    )  # fmt: skip
+
+
+def test_the_active_model_version_wins_and_resolves_to_its_file_in_storage(project, media, settings):
+    settings.MEDSAM2_CHECKPOINT = str(media / "operator.pt")
+    version = stored_version(project, "round-2", sha256="ab" * 32)
     version.activate()
     spec = resolve_model_spec(project.pk)
-    assert (str(spec.checkpoint), spec.config, spec.name, spec.model_version_id) == (
-        "/models/r2.pt",
+    assert (spec.checkpoint, spec.config, spec.name, spec.model_version_id, spec.source) == (
+        media / "models" / str(project.pk) / "round-2.pt",
         "test_tiny",
         "round-2",
         version.pk,
+        f"models/{project.pk}/round-2.pt",
     )
 
 
-def test_a_storage_key_resolves_to_the_local_media_file(project, tmp_path, settings):
-    settings.MEDIA_ROOT = str(tmp_path)
-    ModelVersion.objects.create(project=project, name="v", checkpoint_key="models/v.pt").activate()
-    assert resolve_model_spec(project.pk).checkpoint == tmp_path / "models" / "v.pt"
+def test_a_targets_round_decides_and_a_round_pinned_to_no_version_uses_the_default(
+    project, media, no_configured_checkpoint, fake_bootstrap
+):
+    fake_bootstrap.write_bytes(b"x")
+    pinned, later = stored_version(project, "v1"), stored_version(project, "v2")
+    pinned.activate()
+    round_ = Round.objects.create(project=project, number=1, model_version=pinned)
+    unpinned = Round.objects.create(project=project, number=2, status="closed")
+    later.activate()
+    assert resolve_model_spec(project.pk, round_).name == "v1"
+    assert resolve_model_spec(project.pk, unpinned).checkpoint == fake_bootstrap
+    assert resolve_model_spec(project.pk).name == "v2"  # outside any round: the active version
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["/etc/hostname", "../../etc/hostname", "models/{p}/../../../etc/hostname", "models/999/x.pt", "x.pt"],
+)
+def test_the_database_refuses_a_checkpoint_key_that_is_not_a_storage_key_of_the_project(project, key):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelVersion.objects.create(project=project, name="evil", checkpoint_key=key.format(p=project.pk))
+
+
+@pytest.mark.parametrize("key", ["/etc/hostname", "models/{p}/../../etc/hostname", "models/{p}//x.pt"])
+def test_a_worker_refuses_a_server_path_without_naming_the_media_folder(project, media, key):
+    version = ModelVersion(project=project, name="evil", checkpoint_key=key.format(p=project.pk), pk=1)
+    with pytest.raises(ModelUnavailable, match="^model evil has no usable checkpoint: a storage key") as refused:
+        model_source.spec_for_version(version)
+    assert str(media) not in str(refused.value)
+
+
+def test_a_version_whose_checkpoint_is_missing_from_storage_is_a_clear_error(project, media):
+    version = ModelVersion.objects.create(project=project, name="gone", checkpoint_key=f"models/{project.pk}/gone.pt")
+    with pytest.raises(ModelUnavailable) as refused:
+        model_source.spec_for_version(version)
+    assert str(refused.value) == f"model checkpoint not found in storage: models/{project.pk}/gone.pt (model gone)"
 
 
 def test_without_a_version_the_operators_checkpoint_is_used(project, tmp_path, settings):
@@ -84,7 +128,5 @@ def test_the_bootstrap_model_is_the_last_resort_with_its_config_from_the_json(
 
 
 def test_no_model_at_all_fails_with_a_reason(project, no_configured_checkpoint, fake_bootstrap):
-    with pytest.raises(
-        ModelUnavailable, match="no model available: .* bootstrap checkpoint .*bootstrap.pt does not exist"
-    ):
+    with pytest.raises(ModelUnavailable, match="no model available: .* bootstrap checkpoint is not installed"):
         resolve_model_spec(project.pk)

@@ -11,6 +11,7 @@ from annotation_app.exports.models import ExportJob
 from annotation_app.exports.services import run_export
 from annotation_app.imaging.models import Case, CaseStatus
 from annotation_app.imaging.storage import save_case_array
+from annotation_app.lib import tasks
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_a_manager_starts_a_case_export_and_downloads_it_when_done(project, mana
     assert response.status_code == 202, response.content
     job = response.json()
     assert (job["status"], job["progress"], job["download_url"]) == ("queued", 0.0, None)
-    assert no_broker == [("inference_worker.tasks.export.run_export_job", [job["id"]], "default")]
+    assert no_broker == [(tasks.EXPORT.name, [job["id"]], "default")]
     assert client.get(f"/api/export-jobs/{job['id']}/download/").status_code == 409
     assert run_export(job["id"]) == "succeeded"
     done = client.get(f"/api/export-jobs/{job['id']}/").json()

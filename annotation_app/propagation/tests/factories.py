@@ -4,11 +4,14 @@ prompt, and a tiny MedSAM2 checkpoint registered as the project's active model."
 from pathlib import Path
 
 import numpy as np
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from annotation_app.annotations.models import Prompt, PromptKind, Target
 from annotation_app.imaging.models import Case, CaseStatus
 from annotation_app.imaging.storage import save_case_array
-from annotation_app.rounds.models import ModelVersion
+from annotation_app.rounds.models import ModelVersion, checkpoint_prefix
 
 
 def blob_volume(frames: int = 12, size: int = 64, seed: int = 0) -> np.ndarray:
@@ -43,18 +46,26 @@ def make_target(case: Case, user, box=(22, 22, 42, 42), frame: int | None = None
     return target
 
 
-def tiny_model_version(project, directory: Path, name: str = "tiny") -> ModelVersion:
-    """A random-weight `test_tiny` checkpoint saved with medsam2's own writer, made the active model."""
+def tiny_model_version(project, directory: Path, name: str = "tiny", seed: int = 0) -> ModelVersion:
+    """A random-weight `test_tiny` checkpoint saved with medsam2's own writer into the project's storage
+    (models/<project>/<name>.pt), registered as verified and made the active model."""
     import torch
 
     from medsam2.build import build_model, save_checkpoint
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = build_model("test_tiny")
     path = Path(directory) / f"{name}.pt"
     sha = save_checkpoint(model, path)
+    with open(path, "rb") as handle:
+        key = default_storage.save(f"{checkpoint_prefix(project.pk)}{name}.pt", File(handle, name=path.name))
     version = ModelVersion.objects.create(
-        project=project, name=name, checkpoint_key=str(path), sha256=sha, config_name="test_tiny"
+        project=project,
+        name=name,
+        checkpoint_key=key,
+        sha256=sha,
+        config_name="test_tiny",
+        verified_at=timezone.now(),
     )
     version.activate()
     return version

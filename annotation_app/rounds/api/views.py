@@ -1,15 +1,21 @@
 """Rounds (managers open and close them), model versions and training runs (admins).
 
 A training run is created as a queued row; the fine-tuning task (lib/tasks.py: FINE_TUNE) is sent once
-the row is committed, so the web process never imports the worker code (or torch).
+the row is committed, so the web process never imports the worker code (or torch). A model version is
+registered from a checkpoint in the project's storage (POST with checkpoint_key) or uploaded
+(POST .../upload/, multipart); it stays `pending` until a worker has loaded it strictly
+(VERIFY_CHECKPOINT), and only a verified version can be activated.
 """
 
 import uuid
 
 import django_filters
+from django.core.files.storage import default_storage
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotation_app.lib import tasks
@@ -18,11 +24,21 @@ from annotation_app.lib.roles import Role
 from annotation_app.lib.viewsets import CreateReadViewSet, ProjectScopedViewSet
 from annotation_app.projects.models import Project
 from annotation_app.rounds.api.serializers import (
+    ModelUploadSerializer,
     ModelVersionSerializer,
+    ProjectOnlySerializer,
     RoundSerializer,
     TrainingRunSerializer,
 )
-from annotation_app.rounds.models import ModelVersion, Round, RoundStatus, TrainingRun, TrainingStatus
+from annotation_app.rounds.models import (
+    ModelStatus,
+    ModelVersion,
+    Round,
+    RoundStatus,
+    TrainingRun,
+    TrainingStatus,
+    checkpoint_prefix,
+)
 
 
 class RoundViewSet(ProjectScopedViewSet):
@@ -68,7 +84,44 @@ class ModelVersionViewSet(ProjectScopedViewSet):
         "partial_update": Role.ADMIN,
         "destroy": Role.ADMIN,
         "activate": Role.ADMIN,
+        "upload": Role.ADMIN,
     }
+
+    def perform_create(self, serializer):
+        self.check_create_permission(serializer.validated_data["project"].pk)
+        with transaction.atomic():
+            version = serializer.save(status=ModelStatus.PENDING, created_by=self.request.user)
+            tasks.send(tasks.VERIFY_CHECKPOINT, version.pk, on_error=version.refuse)
+
+    @extend_schema(
+        request={"multipart/form-data": ModelUploadSerializer},
+        responses={201: ModelVersionSerializer},
+    )
+    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, FormParser, JSONParser])
+    def upload(self, request):
+        """Store a checkpoint file under models/<project>/uploads/ and register it (pending)."""
+        # The role first (from the project alone), then the file: a member below admin learns nothing more.
+        self.check_create_permission(self.action_data(ProjectOnlySerializer)["project"].pk)
+        body = self.action_data(ModelUploadSerializer)
+        project = body["project"]
+        key = default_storage.save(f"{checkpoint_prefix(project.pk)}uploads/{uuid.uuid4().hex}.pt", body["file"])
+        try:
+            with transaction.atomic():
+                version = ModelVersion.objects.create(
+                    project=project,
+                    name=body["name"],
+                    checkpoint_key=key,
+                    sha256=body["sha256"],
+                    config_name=body["config_name"],
+                    parent=body.get("parent"),
+                    status=ModelStatus.PENDING,
+                    created_by=request.user,
+                )
+                tasks.send(tasks.VERIFY_CHECKPOINT, version.pk, on_error=version.refuse)
+        except BaseException:
+            default_storage.delete(key)  # a refused row leaves no file behind
+            raise
+        return Response(self.get_serializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: ModelVersionSerializer})
     @action(detail=True, methods=["post"])

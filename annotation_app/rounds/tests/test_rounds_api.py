@@ -4,6 +4,7 @@ import pytest
 
 from annotation_app.lib import tasks
 from annotation_app.rounds.models import ModelVersion, Round, TrainingRun
+from annotation_app.rounds.tests.factories import make_version, stored_checkpoint
 
 
 @pytest.mark.django_db
@@ -29,7 +30,7 @@ def test_closing_a_closed_round_is_a_conflict(project, manager, client_for):
 
 @pytest.mark.django_db
 def test_a_round_cannot_use_another_projects_model(project, other_project, manager, client_for):
-    foreign = ModelVersion.objects.create(project=other_project, name="v1", checkpoint_key="x.pt")
+    foreign = make_version(other_project, "v1")
     response = client_for(manager).post("/api/rounds/", {"project": project.pk, "model_version": foreign.pk})
     assert response.status_code == 400
     assert "model_version" in response.json()["errors"]
@@ -38,12 +39,7 @@ def test_a_round_cannot_use_another_projects_model(project, other_project, manag
 @pytest.mark.django_db
 def test_activating_a_model_retires_the_previous_active_one(project, owner, client_for):
     client = client_for(owner)
-    ids = [
-        client.post("/api/model-versions/", {"project": project.pk, "name": n, "checkpoint_key": f"{n}.pt"}).json()[
-            "id"
-        ]
-        for n in ("v1", "v2")
-    ]
+    ids = [make_version(project, name).pk for name in ("v1", "v2")]
     client.post(f"/api/model-versions/{ids[0]}/activate/")
     assert client.post(f"/api/model-versions/{ids[1]}/activate/").json()["status"] == "active"
     statuses = dict(ModelVersion.objects.values_list("name", "status"))
@@ -52,7 +48,7 @@ def test_activating_a_model_retires_the_previous_active_one(project, owner, clie
 
 @pytest.mark.django_db
 def test_a_model_version_checksum_must_be_hexadecimal(project, owner, client_for):
-    body = {"project": project.pk, "name": "v1", "checkpoint_key": "v1.pt", "sha256": "not-a-hash"}
+    body = {"project": project.pk, "name": "v1", "checkpoint_key": stored_checkpoint(project, "v1"), "sha256": "x"}
     response = client_for(owner).post("/api/model-versions/", body)
     assert response.status_code == 400
     assert "sha256" in response.json()["errors"]
@@ -60,7 +56,7 @@ def test_a_model_version_checksum_must_be_hexadecimal(project, owner, client_for
 
 @pytest.mark.django_db
 def test_a_duplicate_model_name_is_a_conflict(project, owner, client_for):
-    body = {"project": project.pk, "name": "v1", "checkpoint_key": "v1.pt"}
+    body = {"project": project.pk, "name": "v1", "checkpoint_key": stored_checkpoint(project, "v1")}
     client = client_for(owner)
     assert client.post("/api/model-versions/", body).status_code == 201
     assert client.post("/api/model-versions/", body).status_code in (400, 409)
@@ -136,7 +132,7 @@ def test_two_managers_opening_a_round_at_once_get_one_round_and_one_conflict(pro
 
 @pytest.mark.django_db
 def test_a_model_assisted_round_records_the_active_model_and_a_baseline_round_none(project, manager, client_for):
-    active = ModelVersion.objects.create(project=project, name="v1", checkpoint_key="v1.pt", status="active")
+    active = make_version(project, "v1", status="active")
     client = client_for(manager)
     baseline = client.post("/api/rounds/", {"project": project.pk, "is_manual_baseline": True}).json()
     assert baseline["model_version"] is None

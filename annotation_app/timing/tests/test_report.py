@@ -18,8 +18,8 @@ DAY = 100_000  # each lesion on its own day, far outside the other lesions' look
 def study(project, ct_case, annotator, manager, django_user_model):
     second = django_user_model.objects.create_user(username="second", password="second-pw-123")
     project.add_member(second, Role.ANNOTATOR)
-    v1 = ModelVersion.objects.create(project=project, name="v1", checkpoint_key="models/v1.pt")
-    v2 = ModelVersion.objects.create(project=project, name="v2", checkpoint_key="models/v2.pt")
+    v1 = ModelVersion.objects.create(project=project, name="v1", checkpoint_key=f"models/{project.pk}/v1.pt")
+    v2 = ModelVersion.objects.create(project=project, name="v2", checkpoint_key=f"models/{project.pk}/v2.pt")
     manual = Round.objects.create(project=project, number=1, is_manual_baseline=True, status=RoundStatus.CLOSED)
     r2 = Round.objects.create(project=project, number=2, model_version=v1, status=RoundStatus.CLOSED)
     r3 = Round.objects.create(project=project, number=3, model_version=v2)
