@@ -56,14 +56,18 @@ class Supervisor:
         self.command, self.name = command, name
         self.child: subprocess.Popen | None = None
         self.stopping = False
+        self.stop_asked = 0.0
         self.restarts = 0
 
     def _on_signal(self, signum, _frame) -> None:
         child = self.child
-        if self.stopping and child is not None and child.poll() is None:
-            child.kill()  # a second Ctrl+C: no more waiting
+        if self.stopping:
+            # A second Ctrl+C (not the same one reaching us twice, via the terminal and run.sh's trap,
+            # within a second): no more waiting for the running task.
+            if child is not None and child.poll() is None and time.monotonic() - self.stop_asked > 1.0:
+                child.kill()
             return
-        self.stopping = True
+        self.stopping, self.stop_asked = True, time.monotonic()
         if child is not None and child.poll() is None:
             child.send_signal(signal.SIGTERM)
 
