@@ -14,12 +14,15 @@ Case affinity is absent there (everything goes to the shared `gpu` queue).
 """
 
 import json
+import logging
 import os
 import socket
 import time
 from pathlib import Path
 
 from django.conf import settings
+
+log = logging.getLogger(__name__)
 
 PARTIAL_TTL_S = 6 * 3600
 WORKER_TTL_S = 30
@@ -58,22 +61,33 @@ def _partials_dir(job_id: int) -> Path:
     return Path(settings.VAR_DIR) / "job-frames" / str(job_id)
 
 
-def publish_frame(job_id: int, frame: int, rle: list[int], object_score: float, iou: float) -> None:
-    """Append one finished frame (run-length mask, see maskcodec.encode_slice_rle) to the job's stream."""
+def publish_frame(job_id: int, frame: int, rle: list[int], object_score: float, iou: float) -> bool:
+    """Append one finished frame (run-length mask, see maskcodec.encode_slice_rle) to the job's stream.
+
+    Best effort: the stream only shows frames early; the job's revision is the result. With Redis down
+    (restarting, say) the frame is dropped with a warning and False is returned, and the job goes on."""
     item = json.dumps({"frame": int(frame), "rle": rle, "object_score": object_score, "iou": iou})
     client = redis_client()
     if client is not None:
-        pipe = client.pipeline()
-        pipe.rpush(_frames_key(job_id), item)
-        pipe.expire(_frames_key(job_id), PARTIAL_TTL_S)
-        pipe.execute()
-        return
+        import redis
+
+        try:
+            pipe = client.pipeline()
+            pipe.rpush(_frames_key(job_id), item)
+            pipe.expire(_frames_key(job_id), PARTIAL_TTL_S)
+            pipe.execute()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            log.warning("job %s: frame %s not streamed (Redis unreachable: %s); the revision will hold it",
+                        job_id, frame, exc)
+            return False
+        return True
     folder = _partials_dir(job_id)
     folder.mkdir(parents=True, exist_ok=True)
     seq = len(os.listdir(folder)) + 1
     tmp = folder / f".{seq:08d}.tmp"
     tmp.write_text(item)
     tmp.rename(folder / f"{seq:08d}.json")
+    return True
 
 
 def read_frames(job_id: int, since: int = 0) -> tuple[dict[str, dict], int]:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.utils import timezone
 
@@ -479,7 +479,16 @@ def propagate_target(self, job_id: int) -> dict:
     try:
         return run_job(int(job_id), worker)
     except TRANSIENT as exc:
+        # at least a second, so the retry never runs before the release below is written
+        countdown = max(1.0, min(60.0, 2.0**self.request.retries) * (0.5 + random.random()))
+        try:
+            retry = self.retry(exc=exc, countdown=countdown, throw=False)
+        except Reject:
+            # The broker is unreachable too, so no retry message exists. Releasing the job now would
+            # leave it queued with nothing to run it; kept claimed, its heartbeat stops and recovery
+            # requeues it once the broker is back.
+            log.warning("job %s: transient error (%s) and no broker for a retry; left to recovery", job_id, exc)
+            raise
         _release(int(job_id), worker)
-        countdown = min(60.0, 2.0**self.request.retries) * (0.5 + random.random())
         log.warning("job %s: transient error (%s); retry in %.1fs", job_id, exc, countdown)
-        raise self.retry(exc=exc, countdown=countdown) from None
+        raise retry from None
