@@ -1,7 +1,7 @@
 """Find and validate the cases inside an (extracted) upload: the cheap checks run in the request.
 
-Each DICOM series (or multi-frame instance), each NIfTI/NRRD/MetaImage file, each video file and each
-folder of PNG/JPEG frames becomes one `Source`. Documents (txt, json, pdf, ...) and OS clutter are
+Each DICOM series (or multi-frame instance), each NIfTI/NRRD/MetaImage/MGH/MINC file, each video file
+and each folder of PNG/JPEG frames becomes one `Source`. Documents (txt, json, pdf, ...) and OS clutter are
 ignored; any other file must be DICOM, and one that is not is an error naming it.
 
 NIfTI, NRRD and MetaImage headers are checked first, before any reader opens a file
@@ -13,7 +13,7 @@ to its header and is never a source of its own.
 from collections import defaultdict
 from pathlib import Path
 
-from annotation_app.imaging.io import dicom_io, dicom_policy, sitk_io, video_io, volume_headers
+from annotation_app.imaging.io import dicom_io, dicom_policy, nibabel_io, sitk_io, video_io, volume_headers
 from annotation_app.imaging.io.errors import IngestError, unsupported
 from annotation_app.imaging.io.model import Source
 from annotation_app.imaging.limits import Limits
@@ -31,9 +31,12 @@ _IGNORED_SUFFIXES = {
     ".log",
     ".raw",
     ".zraw",
+    ".img",  # the voxels of a NIfTI .hdr/.img pair (read through its .hdr)
     ".db",
 }
 _IGNORED_NAMES = {"dicomdir", ".ds_store", "thumbs.db", "desktop.ini"}
+#: compressed voxel data beside a header (detached NRRD), read through that header
+_IGNORED_ENDINGS = (".raw.gz", ".img.gz")
 _NOT_DICOM_SUFFIXES = {
     ".zip",
     ".gz",
@@ -63,7 +66,7 @@ def _ignored(rel: str) -> bool:
     if any(p.startswith(".") or p == "__MACOSX" for p in parts):
         return True
     name = parts[-1].lower()
-    return name in _IGNORED_NAMES or Path(name).suffix in _IGNORED_SUFFIXES
+    return name in _IGNORED_NAMES or Path(name).suffix in _IGNORED_SUFFIXES or name.endswith(_IGNORED_ENDINGS)
 
 
 def discover(root: Path, limits: Limits) -> tuple[list[Source], list[str]]:
@@ -87,6 +90,8 @@ def discover(root: Path, limits: Limits) -> tuple[list[Source], list[str]]:
             ignored.append(rel)
         elif path.stat().st_size == 0:
             raise IngestError(f"{rel} is empty (0 bytes)", code="empty")
+        elif nibabel_io.claims(path, lower):
+            sources.append(_with_data_file(nibabel_io.probe(root, rel, limits), volume_headers_by_name.get(rel)))
         elif sitk_io.matches(lower):
             sources.append(_with_data_file(sitk_io.probe(root, rel, limits), volume_headers_by_name.get(rel)))
         elif lower.endswith(video_io.VIDEO_SUFFIXES):
@@ -106,7 +111,7 @@ def discover(root: Path, limits: Limits) -> tuple[list[Source], list[str]]:
                 not_images.append(f"{rel} ({dicom_policy.sop_class_name(header)})")
         else:
             raise unsupported(
-                f"{rel}: unsupported file type; expected DICOM, NIfTI, NRRD, MHA/MHD, "
+                f"{rel}: unsupported file type; expected DICOM, NIfTI, NRRD, MHA/MHD, MGH/MGZ, MINC, "
                 "a video or PNG/JPEG frames"
             )
     if dicom_headers:

@@ -10,9 +10,9 @@ import numpy as np
 class Source:
     """One future case inside an upload.
 
-    format: "dicom" | "sitk" | "video" | "frames"; kind: "volume" | "video"; files: paths relative to
-    the extracted upload (DICOM files already in slice order); info: format-specific facts found while
-    probing (UIDs, frame count, ...), all JSON-serialisable.
+    format: "dicom" | "sitk" | "nibabel" | "video" | "frames"; kind: "volume" | "video"; files: paths
+    relative to the extracted upload (DICOM files already in slice order); info: format-specific facts
+    found while probing (UIDs, frame count, ...), all JSON-serialisable.
     """
 
     format: str

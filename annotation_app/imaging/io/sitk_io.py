@@ -1,23 +1,23 @@
-"""NIfTI, NRRD and MetaImage (.mha/.mhd) volumes through SimpleITK.
+"""NIfTI-1, NRRD and MetaImage (.mha/.mhd) volumes through SimpleITK.
 
 Probing reads the header only, except for floating-point images, whose pixels are read to refuse NaN
-and infinite values while the request can still answer 400.
+and infinite values while the request can still answer 400. NIfTI-1 voxels and orientation are loaded
+by nibabel (io/nibabel_io.py), which also scans NIfTI floating-point voxels, since ITK reads NaN as 0.
 """
 
-import gzip
-import struct
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from annotation_app.imaging.io import geometry
+from annotation_app.imaging.io import geometry, nibabel_io
 from annotation_app.imaging.io.errors import IngestError, too_large, unsupported
 from annotation_app.imaging.io.model import LoadedImage, Source
 from annotation_app.imaging.io.values import default_window, require_finite, to_int16, value_range
 from annotation_app.imaging.limits import Limits
 
-SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+SUFFIXES = (".nii", ".nii.gz", ".hdr", ".nrrd", ".nhdr", ".mha", ".mhd")
+_NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr")
 _FLOAT_IDS = {sitk.sitkFloat32, sitk.sitkFloat64}
 
 
@@ -59,6 +59,8 @@ def _reader(path: Path, name: str) -> sitk.ImageFileReader:
 
 
 def probe(root: Path, name: str, limits: Limits) -> Source:
+    if name.lower().endswith(_NIFTI_SUFFIXES):  # what nibabel will load: orientation, finite floats
+        nibabel_io.check_nifti(root / name, name, limits)
     reader = _reader(root / name, name)
     size = list(reader.GetSize())
     dim = reader.GetDimension()
@@ -82,42 +84,9 @@ def probe(root: Path, name: str, limits: Limits) -> Source:
         raise too_large(f"{name} has {int(np.prod(size))} voxels; the limit is {limits.max_voxels}")
     if any(s == 0 for s in size):
         raise IngestError(f"{name} is empty ({'x'.join(map(str, size))} voxels)", code="empty")
-    if reader.GetPixelID() in _FLOAT_IDS:
-        if name.lower().endswith((".nii", ".nii.gz")):
-            _require_finite_nifti(root / name, name)
-        else:
-            require_finite(_read(root / name, name), name)
+    if reader.GetPixelID() in _FLOAT_IDS and not name.lower().endswith(_NIFTI_SUFFIXES):
+        require_finite(_read(root / name, name), name)
     return Source("sitk", "volume", _stem(name), [name], None, {"size": size})
-
-
-def _require_finite_nifti(path: Path, name: str) -> None:
-    """ITK's NIfTI reader silently turns NaN and infinity into 0, so scan the stored voxels ourselves
-    (NIfTI-1 and NIfTI-2 headers, float32/float64 data, gzip or not), in chunks."""
-    opener = gzip.open if name.lower().endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        header = handle.read(540)
-        for order in ("<", ">"):
-            size = struct.unpack(order + "i", header[:4])[0]
-            if size in (348, 540):
-                break
-        else:
-            raise IngestError(f"{name} has no valid NIfTI header", code="corrupt")
-        if size == 348:
-            datatype = struct.unpack(order + "h", header[70:72])[0]
-            offset = int(struct.unpack(order + "f", header[108:112])[0])
-        else:
-            datatype = struct.unpack(order + "h", header[12:14])[0]
-            offset = int(struct.unpack(order + "q", header[168:176])[0])
-        dtype = {16: np.dtype(order + "f4"), 64: np.dtype(order + "f8")}.get(datatype)
-        if dtype is None:
-            return
-        handle.seek(max(offset, size))
-        bad = 0
-        while chunk := handle.read(dtype.itemsize * (1 << 20)):
-            values = np.frombuffer(chunk[: len(chunk) - len(chunk) % dtype.itemsize], dtype=dtype)
-            bad += int(values.size - np.count_nonzero(np.isfinite(values)))
-    if bad:
-        raise IngestError(f"{name} contains {bad} NaN or infinite values", code="non_finite")
 
 
 def _read(path: Path, name: str) -> np.ndarray:
@@ -138,6 +107,8 @@ def _read_image(path: Path, name: str) -> sitk.Image:
 
 def load(root: Path, source: Source, modality: str | None, progress=None) -> LoadedImage:
     name = source.files[0]
+    if name.lower().endswith(_NIFTI_SUFFIXES):
+        return nibabel_io.load(root, source, modality, progress)
     image = _read_image(root / name, name)
     if progress:
         progress(0.5)

@@ -17,7 +17,9 @@ def to_int16(array: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Encode a volume as int16; returns (stored, slope, intercept) with real = stored*slope + intercept.
 
     Integral data that fits int16 (CT in HU, most MR) is stored unchanged (slope 1, intercept 0);
-    anything else is mapped linearly onto the int16 range.
+    integral data spanning at most 65536 values (uint16 MR up to 65535, say) is shifted into int16
+    (slope 1), so it too is exact; anything else is mapped linearly onto the int16 range (within half a
+    step of 1/65535 of the range).
     """
     if array.dtype == np.int16:
         return array, 1.0, 0.0
@@ -29,6 +31,12 @@ def to_int16(array: np.ndarray) -> tuple[np.ndarray, float, float]:
     )
     if integral and lo >= INT16_MIN and hi <= INT16_MAX:
         return array.astype(np.int16), 1.0, 0.0
+    if integral and hi - lo <= INT16_MAX - INT16_MIN:
+        shift = int(lo) - INT16_MIN
+        stored = np.empty(array.shape, dtype=np.int16)
+        for k in range(0, array.shape[0], 16):  # in slabs: no int64 copy of a large volume
+            stored[k : k + 16] = array[k : k + 16].astype(np.int64) - shift
+        return stored, 1.0, float(shift)
     span = hi - lo
     slope = span / (INT16_MAX - INT16_MIN) if span > 0 else 1.0
     intercept = lo - INT16_MIN * slope
