@@ -119,3 +119,13 @@ def test_a_failed_case_keeps_no_server_path_in_its_error(project, settings, tmp_
     case = Case.objects.create(project=project, name="c", modality="CT")
     case.mark_failed(f"internal error: FileNotFoundError: '{tmp_path}/media/cases/{case.pk}/image.npy'")
     assert case.error == f"internal error: FileNotFoundError: 'cases/{case.pk}/image.npy'"
+
+
+@pytest.mark.django_db
+def test_a_failed_export_keeps_no_server_path_in_its_error(project, settings, tmp_path):
+    from annotation_app.exports.models import ExportJob
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    job = ExportJob.objects.create(project=project, format="nifti")
+    job.fail(f"FileNotFoundError: [Errno 2] No such file or directory: '{tmp_path}/media/cases/4/image.npy'")
+    assert job.error == "FileNotFoundError: [Errno 2] No such file or directory: 'cases/4/image.npy'"

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from annotation_app.imaging.models import Case
+from annotation_app.lib.redact import redact_paths
 from annotation_app.projects.models import Project
 
 CASE_FORMATS = ("nifti", "dicom-seg", "coco")
@@ -81,6 +82,7 @@ class ExportJob(models.Model):
         self.refresh_from_db()
 
     def fail(self, message: str) -> None:
+        message = redact_paths(message)  # users read it: no server folders
         ExportJob.objects.filter(pk=self.pk, status__in=ACTIVE).update(
             status=ExportStatus.FAILED, error=message[:5000], finished_at=timezone.now()
         )

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from annotation_app.annotations.models import MaskRevision, Target
 from annotation_app.imaging.models import Case
+from annotation_app.lib.redact import redact_paths
 from annotation_app.projects.models import Project
 
 
@@ -133,6 +134,7 @@ class PacsImport(models.Model):
         self.refresh_from_db()
 
     def fail(self, reason: str) -> None:
+        reason = redact_paths(reason)  # users read it: no server folders
         PacsImport.objects.filter(pk=self.pk).update(
             status=JobStatus.FAILED, error=reason[:5000], finished_at=timezone.now()
         )
@@ -198,5 +200,6 @@ class SegSend(models.Model):
         self.refresh_from_db()
 
     def mark_failed(self, reason: str) -> None:
+        reason = redact_paths(reason)  # users read it: no server folders
         SegSend.objects.filter(pk=self.pk).update(status=SendStatus.FAILED, error=reason[:5000])
         self.refresh_from_db()
