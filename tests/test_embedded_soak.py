@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import threading
@@ -178,6 +179,19 @@ class Soak:
                 self.calls += client.calls
 
 
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A var dir migrated and loaded with the small demo once; each test starts from a copy."""
+    var = tmp_path_factory.mktemp("embedded-template") / "var"
+    EmbeddedStack(var).prepare()
+    return var
+
+
+def _stack_from(prepared, tmp_path, env: dict | None = None) -> EmbeddedStack:
+    shutil.copytree(prepared, tmp_path / "var")
+    return EmbeddedStack(tmp_path / "var", env=env)
+
+
 def _db(stack: EmbeddedStack) -> sqlite3.Connection:
     return sqlite3.connect(stack.var / "db.sqlite3", timeout=30)
 
@@ -208,9 +222,8 @@ def _jobs_done_once(stack: EmbeddedStack, job_ids: list[int]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_soak_of_the_embedded_default(tmp_path):
-    with EmbeddedStack(tmp_path / "var") as stack:
-        stack.prepare()
+def test_soak_of_the_embedded_default(prepared, tmp_path):
+    with _stack_from(prepared, tmp_path) as stack:
         stack.start_web()
         manager = ApiClient(stack.base).login("demo-manager", DEMO_PASSWORD)
         stack.start_worker(manager)
@@ -267,11 +280,10 @@ def test_soak_of_the_embedded_default(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_a_worker_killed_under_the_supervisor_comes_back_and_loses_no_job(tmp_path):
+def test_a_worker_killed_under_the_supervisor_comes_back_and_loses_no_job(prepared, tmp_path):
     # slow frames, so the job is surely running when the worker is killed
     env = {"MEDSAM2_TEST_FRAME_DELAY_S": "0.4", "PROPAGATION_PRESENCE_INTERVAL_S": "1"}
-    with EmbeddedStack(tmp_path / "var", env=env) as stack:
-        stack.prepare()
+    with _stack_from(prepared, tmp_path, env) as stack:
         stack.start_web()
         client = ApiClient(stack.base).login("demo-annotator", DEMO_PASSWORD)
         first = stack.start_worker(client)
