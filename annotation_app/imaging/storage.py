@@ -4,6 +4,7 @@ The canonical array of a case is a .npy file (C order, little-endian), which the
 API memory-map when storage is a local folder; with remote storage it is copied to a local cache first.
 """
 import io
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +24,7 @@ def save_case_array(case, array: np.ndarray) -> str:
     key = case_array_key(case)
     if default_storage.exists(key):
         default_storage.delete(key)
+    _cache_path(key).unlink(missing_ok=True)  # a local copy of an earlier array under this key
     with tempfile.TemporaryFile() as handle:
         np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
         handle.seek(0)
@@ -30,15 +32,29 @@ def save_case_array(case, array: np.ndarray) -> str:
     return saved
 
 
+def _cache_path(key: str) -> Path:
+    return Path(settings.VAR_DIR) / "cache" / key
+
+
 def _local_path(key: str) -> Path:
+    """A local file with the content of `key`: the file itself on local storage; with remote storage a
+    copy in VAR_DIR/cache, written to a private name and renamed into place when complete, so a
+    concurrent reader (another pool process, a thread of the web server) never maps a half-copied
+    array and a copy cut short (disk full, connection lost) is never taken for the array."""
     try:
         return Path(default_storage.path(key))
     except NotImplementedError:
-        cache = Path(settings.VAR_DIR) / "cache" / key
+        cache = _cache_path(key)
         if not cache.exists():
             cache.parent.mkdir(parents=True, exist_ok=True)
-            with default_storage.open(key, "rb") as src, open(cache, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            fd, part = tempfile.mkstemp(prefix=f".{cache.name}.", dir=cache.parent)
+            try:
+                with default_storage.open(key, "rb") as src, os.fdopen(fd, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)
+                os.replace(part, cache)
+            except BaseException:
+                Path(part).unlink(missing_ok=True)
+                raise
         return cache
 
 
