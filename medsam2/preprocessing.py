@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from medsam2.window import DEFAULT_PRESET, PRESETS, Window, apply, scale_to_uint8
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
@@ -35,18 +37,11 @@ __all__ = [
     "window_ct",
 ]
 
-#: Named CT windows: name -> (width, level) in Hounsfield units.
-CT_WINDOWS: dict[str, tuple[float, float]] = {
-    "abdomen": (400.0, 40.0),
-    "soft_tissue": (400.0, 50.0),
-    "liver": (150.0, 30.0),
-    "lung": (1500.0, -600.0),
-    "brain": (80.0, 40.0),
-    "mediastinum": (350.0, 50.0),
-    "bone": (1800.0, 400.0),
-}
+#: Named CT windows as name -> (width, level) in Hounsfield units: a view of the one table,
+#: :data:`medsam2.window.PRESETS` (level, width), kept for the CLI's "W,L" spelling.
+CT_WINDOWS: dict[str, tuple[float, float]] = {name: (w.width, w.level) for name, w in PRESETS.items()}
 
-DEFAULT_CT_WINDOW = "abdomen"
+DEFAULT_CT_WINDOW = DEFAULT_PRESET
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -113,31 +108,6 @@ def parse_window(window: str | tuple[float, float] | list[float]) -> tuple[float
     return width, level
 
 
-_CHUNK_VOXELS = 1 << 22  # ~4M voxels per float64 chunk (32 MB): bounded memory on big CT series
-
-
-def _scale_to_uint8(arr: np.ndarray, lower: float, upper: float, keep_zero: bool = False) -> np.ndarray:
-    """Clip ``arr`` to [lower, upper], scale to 0..255, round; processed in slabs along axis 0.
-
-    NaN -> 0. With ``keep_zero`` voxels that are exactly 0 (or NaN) in ``arr`` stay 0.
-    """
-    if arr.ndim == 0:
-        return _scale_to_uint8(arr[None], lower, upper, keep_zero)[0]
-    out = np.empty(arr.shape, dtype=np.uint8)
-    step = max(1, _CHUNK_VOXELS // max(1, arr[0].size))
-    for i in range(0, arr.shape[0], step):
-        chunk = np.asarray(arr[i : i + step], dtype=np.float64)
-        nan = np.isnan(chunk)
-        # Multiply before dividing: (v - lower) * 255 / width is exact for the half-way values that
-        # a precomputed 255 / width factor would round the wrong way (e.g. 40 HU in the abdomen window).
-        scaled = (np.clip(chunk, lower, upper) - lower) * 255.0 / (upper - lower)
-        scaled[nan] = 0.0
-        if keep_zero:
-            scaled[(chunk == 0) | nan] = 0.0
-        out[i : i + step] = np.rint(scaled)
-    return out
-
-
 def window_ct(volume: np.ndarray, width: float, level: float) -> np.ndarray:
     """Map Hounsfield units to uint8 with a CT window.
 
@@ -146,8 +116,7 @@ def window_ct(volume: np.ndarray, width: float, level: float) -> np.ndarray:
     """
     if not width > 0:
         raise ValueError(f"window width must be positive, got {width}")
-    lower = level - width / 2.0
-    return _scale_to_uint8(np.asarray(volume), lower, lower + width)
+    return apply(np.asarray(volume), Window(level, width))
 
 
 def percentile_uint8(volume: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> np.ndarray:
@@ -169,7 +138,7 @@ def percentile_uint8(volume: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> n
     p_lo, p_hi = (float(v) for v in np.percentile(arr[valid], [lo, hi]))
     if p_hi <= p_lo:
         return np.where(valid, np.uint8(255), np.uint8(0))
-    return _scale_to_uint8(arr, p_lo, p_hi, keep_zero=True)
+    return scale_to_uint8(arr, p_lo, p_hi, keep_zero=True)
 
 
 def _check_frames_shape(array: np.ndarray) -> None:
@@ -185,6 +154,8 @@ def to_uint8(
     array: np.ndarray,
     modality: str,
     window: str | tuple[float, float] | None = None,
+    *,
+    rescale: tuple[float, float] = (1.0, 0.0),
 ) -> np.ndarray:
     """Modality-aware intensity mapping to display values.
 
@@ -194,6 +165,8 @@ def to_uint8(
         window: CT window name (see :data:`CT_WINDOWS`), ``"W,L"`` string or ``(width, level)`` pair.
             CT defaults to "abdomen". For MR/PET an explicit window replaces the percentile mapping
             (a user who picked a window wants it). Ignored for video modalities (US/ES/XA/OT).
+        rescale: ``(slope, intercept)`` of stored values: real = array * slope + intercept (a case's
+            stored rescale); windows and percentiles apply to the real values.
 
     Returns:
         ``uint8`` array of the same shape: CT windowed, MR/PET percentile-scaled (0.5..99.5 of non-zero
@@ -204,13 +177,13 @@ def to_uint8(
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise ValueError(f"array must be numeric, got dtype {arr.dtype}")
     code = normalize_modality(modality)
-    if code == "CT":
+    slope, intercept = (float(v) for v in rescale)
+    if code == "CT" or (code in ("MR", "PT") and window is not None):
         width, level = parse_window(DEFAULT_CT_WINDOW if window is None else window)
-        return window_ct(arr, width, level)
+        return apply(arr, Window(level, width), slope, intercept)
     if code in ("MR", "PT"):
-        if window is not None:
-            width, level = parse_window(window)
-            return window_ct(arr, width, level)
+        if (slope, intercept) != (1.0, 0.0):
+            arr = np.asarray(arr, dtype=np.float64) * slope + intercept
         return percentile_uint8(arr)
     # Video-like modalities already carry display values.
     if arr.dtype == np.uint8:

@@ -583,6 +583,7 @@ ROWS: list[Row] = [
     ),
     # any member of any project may see the worker pool
     Row("see the workers", "get", "/api/workers/", ANYONE, outsider=200),
+    Row("read the named CT windows", "get", "/api/windows/", ANYONE, outsider=200),
     # --- PACS: only a site admin (superuser) writes connections, so every project role is refused
     Row(
         "list PACS connections", "get", "/api/pacs/connections/", Role.ANNOTATOR,

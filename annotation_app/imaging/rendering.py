@@ -3,8 +3,9 @@
 Axes of a volume (z, y, x), LPS: "axial" = array[k] (anterior at the top, patient's right on the left);
 "coronal" = array[:, k, :] and "sagittal" = array[:, :, k], both flipped vertically so that superior is
 at the top (row 0 is the last z). Videos only have frames ("axial" or "frame", index = t).
-Windows are (level, width) in real units (HU for CT); stored int16 values map to real units through
-image_meta["rescale"] (real = stored * slope + intercept).
+Windows are medsam2.window.Window (level, width in real units, HU for CT; the one preset table and
+the one mapping to 8 bits); stored int16 values map to real units through image_meta["rescale"]
+(real = stored * slope + intercept).
 """
 
 import io
@@ -16,18 +17,10 @@ import numpy as np
 from PIL import Image
 
 from annotation_app.imaging.storage import open_case_array
+from medsam2.window import PRESETS, Window, apply
 
 AXES = ("axial", "coronal", "sagittal", "frame")
 FORMATS = ("png", "webp", "raw")
-PRESETS = {
-    "abdomen": (40.0, 400.0),
-    "liver": (60.0, 160.0),
-    "lung": (-600.0, 1500.0),
-    "bone": (400.0, 1800.0),
-    "brain": (40.0, 80.0),
-    "mediastinum": (50.0, 350.0),
-    "soft_tissue": (50.0, 400.0),
-}
 CONTENT_TYPES = {"png": "image/png", "webp": "image/webp", "raw": "application/octet-stream"}
 
 
@@ -72,17 +65,18 @@ def extract(array: np.ndarray, kind: str, axis: str, index: int) -> np.ndarray:
     return np.asarray(array[::-1, :, index])
 
 
-def resolve_window(case, level: float | None, width: float | None, preset: str | None) -> tuple[float, float]:
+def resolve_window(case, level: float | None, width: float | None, preset: str | None) -> Window:
+    """The requested window: a named preset, else the given level/width, each defaulting to the case's
+    stored window (ingest stores one), else the default preset."""
     if preset:
         if preset not in PRESETS:
             raise SliceRequestError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
         return PRESETS[preset]
-    default = (case.image_meta or {}).get("window") or {}
-    level = float(default.get("level", 40.0)) if level is None else level
-    width = float(default.get("width", 400.0)) if width is None else width
-    if not np.isfinite(level) or not np.isfinite(width) or width <= 0:
-        raise SliceRequestError("ww (window width) must be a positive number and wl finite")
-    return level, width
+    try:
+        default = Window.from_stored((case.image_meta or {}).get("window"))
+        return Window(default.level if level is None else level, default.width if width is None else width)
+    except (TypeError, ValueError):
+        raise SliceRequestError("ww (window width) must be a positive number and wl finite") from None
 
 
 def case_rescale(case) -> tuple[float, float]:
@@ -92,19 +86,10 @@ def case_rescale(case) -> tuple[float, float]:
     return float(rescale.get("slope", 1.0)), float(rescale.get("intercept", 0.0))
 
 
-def window(
-    image: np.ndarray, level: float, width: float, slope: float = 1.0, intercept: float = 0.0
-) -> np.ndarray:
-    """Map stored values to uint8: real level +- width/2 onto 0..255 (clipped)."""
-    lo_real = level - width / 2.0
-    # In stored units, so the big array is touched by one multiply-add only.
-    scale = 255.0 * slope / width
-    offset = (intercept - lo_real) * 255.0 / width
-    out = image.astype(np.float32)
-    out *= np.float32(scale)
-    out += np.float32(offset)
-    np.clip(out, 0, 255, out=out)
-    return out.astype(np.uint8)
+def window(image: np.ndarray, win: Window, slope: float = 1.0, intercept: float = 0.0) -> np.ndarray:
+    """Map stored values to uint8 through `win` (medsam2.window.apply: the renderer, the worker's
+    model input and the training data share it, so the same stored CT gives the same bytes)."""
+    return apply(image, win, slope, intercept)
 
 
 def encode(image: np.ndarray, fmt: str) -> bytes:
@@ -163,9 +148,9 @@ def render_slice(case, axis: str, index: int, fmt: str, level=None, width=None, 
         headers["X-Rescale-Intercept"] = str(intercept)
         return np.ascontiguousarray(view, dtype=dtype).tobytes(), headers
     if case.kind == "volume":
-        level, width = resolve_window(case, level, width, preset)
-        view = window(view, level, width, *case_rescale(case))
-        headers["X-Window"] = f"{level:g},{width:g}"
+        win = resolve_window(case, level, width, preset)
+        view = window(view, win, *case_rescale(case))
+        headers["X-Window"] = f"{win.level:g},{win.width:g}"
     return encode(view, fmt), headers
 
 
@@ -174,8 +159,7 @@ def render_thumbnail(case, fmt: str = "png", size: int = 192) -> bytes:
     array = case_array(case)
     view = extract(array, case.kind, "axial", array.shape[0] // 2)
     if case.kind == "volume":
-        level, width = resolve_window(case, None, None, None)
-        view = window(view, level, width, *case_rescale(case))
+        view = window(view, resolve_window(case, None, None, None), *case_rescale(case))
     picture = Image.fromarray(np.ascontiguousarray(view))
     picture.thumbnail((size, size), Image.Resampling.BILINEAR)
     return encode(np.asarray(picture), fmt)

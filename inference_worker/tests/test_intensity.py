@@ -77,3 +77,29 @@ def test_a_ct_stored_with_slope_two_segments_like_the_same_ct_in_hu(project, ann
     gt = labels == 1
     dice = 2 * (masks[0] & gt).sum() / (masks[0].sum() + gt.sum())
     assert masks[0].tobytes() == masks[1].tobytes() and dice > 0.6, dice
+
+
+def test_renderer_worker_and_training_data_give_the_same_bytes_for_a_ct_stored_with_slope_two(project, hu):
+    from annotation_app.imaging.rendering import case_rescale
+    from annotation_app.imaging.storage import open_case_array
+    from medsam2.training.data import Case as TrainCase
+    from medsam2.training.data import ClipDataset
+    from medsam2.window import PRESETS
+
+    image, labels = hu
+    case = stored_with_slope(project, image)
+    case.image_meta["window"] = PRESETS["liver"].as_dict()  # a narrow window: most voxels in between
+    case.save(update_fields=["image_meta"])
+    stored = np.asarray(open_case_array(case))
+    assert case_rescale(case) == (2.0, -1024.0)
+    worker = model_input(case, stored).array
+    training = ClipDataset(
+        [TrainCase(image=stored, labels=labels, modality="CT", window="liver", rescale=case_rescale(case))], 64
+    )._u8[0]
+    rendered = np.stack([np.asarray(Image.open(io.BytesIO(render_slice(case, "axial", z, "png")[0])))
+                         for z in range(stored.shape[0])])
+    assert worker.dtype == training.dtype == rendered.dtype == np.uint8 and worker.shape == stored.shape
+    np.testing.assert_array_equal(worker, rendered)
+    np.testing.assert_array_equal(training, rendered)
+    grey = (rendered > 0) & (rendered < 255)
+    assert grey.mean() > 0.05, grey.mean()  # not a saturated black/white picture

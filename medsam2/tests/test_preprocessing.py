@@ -168,9 +168,9 @@ def test_model_input_rejects_non_uint8_frames():
 
 
 def test_chunked_mapping_equals_the_formula_on_every_slice(monkeypatch):
-    import medsam2.preprocessing as pre
+    import medsam2.window as one_window
 
-    monkeypatch.setattr(pre, "_CHUNK_VOXELS", 50)  # several slabs of 2 slices each
+    monkeypatch.setattr(one_window, "_CHUNK_VOXELS", 50)  # several slabs of 2 slices each
     vol = np.random.default_rng(0).integers(-1200, 1600, size=(7, 5, 5)).astype(np.int16)
     expected = np.rint((np.clip(vol.astype(np.float64), -160, 240) + 160) * 255 / 400).astype(np.uint8)
     np.testing.assert_array_equal(window_ct(vol, 400, 40), expected)

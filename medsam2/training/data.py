@@ -34,6 +34,8 @@ class Case:
         spacing: voxel size in mm, ordered (z, y, x).
         modality: modality code understood by ``to_uint8`` ("CT", "MR", "US", ...).
         window: optional CT window for ``to_uint8``.
+        rescale: (slope, intercept) of ``image``: real = image * slope + intercept (a stored case's
+            rescale; the window applies to real units, as in the slice renderer and the worker).
         name: for reports.
     """
 
@@ -44,6 +46,7 @@ class Case:
     window: str | tuple[float, float] | None = None
     name: str = ""
     object_ids: list[int] = field(default_factory=list)
+    rescale: tuple[float, float] = (1.0, 0.0)
 
     def __post_init__(self) -> None:
         if self.image.shape[:3] != self.labels.shape:
@@ -148,7 +151,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.tail_prob = float(tail_prob)
         self.epoch = 0
         # windowing once up front: it is deterministic and the costly part of preprocessing
-        self._u8 = [to_uint8(c.image, c.modality, c.window) for c in self.cases]
+        self._u8 = [to_uint8(c.image, c.modality, c.window, rescale=c.rescale) for c in self.cases]
         # (case, object id, slices showing it) for every object
         self._objects: list[tuple[int, int, np.ndarray, int]] = []
         for ci, c in enumerate(self.cases):

@@ -3,6 +3,7 @@
 import numpy as np
 
 from annotation_app.imaging.io.errors import IngestError
+from medsam2.window import DEFAULT_PRESET, PRESETS, Window
 
 INT16_MIN, INT16_MAX = -32768, 32767
 
@@ -45,15 +46,16 @@ def to_int16(array: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 
 def default_window(stored: np.ndarray, slope: float, intercept: float, modality: str | None) -> dict:
-    """A window (level, width) in real units: abdomen for CT, the 0.5-99.5 percentiles otherwise."""
+    """A window (level, width) in real units, as medsam2.window.Window.as_dict(): the default preset
+    (abdomen) for CT, the 0.5-99.5 percentiles otherwise."""
     if modality == "CT":
-        return {"level": 40.0, "width": 400.0, "preset": "abdomen"}
+        return {**PRESETS[DEFAULT_PRESET].as_dict(), "preset": DEFAULT_PRESET}
     sample = stored[:: max(1, stored.shape[0] // 16)].reshape(-1)
     sample = sample[:: max(1, sample.size // 2_000_000)]
     if sample.size == 0:
         return {"level": 0.0, "width": 1.0}
     lo, hi = np.percentile(sample.astype(np.float64) * slope + intercept, [0.5, 99.5])
-    return {"level": float((lo + hi) / 2), "width": float(max(hi - lo, 1e-3))}
+    return Window(float((lo + hi) / 2), float(max(hi - lo, 1e-3))).as_dict()
 
 
 def value_range(stored: np.ndarray, slope: float, intercept: float) -> list[float]:

@@ -45,7 +45,8 @@ def test_png_slices_apply_the_requested_window(client_for, annotator, project):
     response = client_for(annotator).get(_url(case, index=0, format="png", wl=40, ww=400))
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     row = _png(response)[0]
-    assert row.tolist() == [0, 127, 255, 255]
+    # the centre, 127.5, rounds to nearest (half to even) as medsam2.window.apply does for the model
+    assert row.tolist() == [0, 128, 255, 255]
     assert response["X-Window"] == "40,400"
 
 
@@ -54,7 +55,7 @@ def test_presets_name_ct_windows(client_for, annotator, project):
     array[0, 0, 0] = -600  # the centre of the lung window
     case = make_ready_case(project, array)
     response = client_for(annotator).get(_url(case, index=0, preset="lung"))
-    assert _png(response)[0, 0] == 127
+    assert _png(response)[0, 0] == 128  # 127.5, rounded to nearest (half to even)
     assert response["X-Window"] == "-600,1500"
 
 
