@@ -1,14 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { percentileWindow, presetsFor } from "../src/lib/windowing";
+import { percentileWindow, presetsFor, type WindowPreset } from "../src/lib/windowing";
+
+// five CT windows as GET /api/windows/ serves them (the table itself lives in medsam2/window.py)
+const ctWindows: WindowPreset[] = [["abdomen", "CT abdomen", 40, 400], ["lung", "Lung", -600, 1500], ["brain", "Brain", 40, 80], ["bone", "Bone", 400, 1800], ["mediastinum", "Mediastinum", 50, 350]].map(
+  ([name, label, level, width]) => ({ name, label, level, width }) as WindowPreset,
+);
 import { distanceMm } from "../src/tools/tools";
 import { markersFor, readoutText, valueAt } from "../src/viewer/orientation";
 
 describe("viewer basics", () => {
   it("offers CT windows only on CT and percentile presets on MR and PET", () => {
-    expect(presetsFor("CT").map((p) => p.kind)).toEqual(["fixed", "fixed", "fixed", "fixed", "fixed"]);
-    expect(presetsFor("CT")[0].label).toBe("CT abdomen (400/40)");
-    for (const m of ["MR", "PT"]) expect(presetsFor(m).every((p) => p.kind === "percentile")).toBe(true);
-    expect(presetsFor("US")).toEqual([]);
+    expect(presetsFor("CT", ctWindows).map((p) => p.kind)).toEqual(["fixed", "fixed", "fixed", "fixed", "fixed"]);
+    expect(presetsFor("CT", ctWindows)[0].label).toBe("CT abdomen (400/40)");
+    for (const m of ["MR", "PT"]) expect(presetsFor(m, ctWindows).every((p) => p.kind === "percentile")).toBe(true);
+    expect(presetsFor("US", ctWindows)).toEqual([]);
   });
 
   it("windows the 1st to 99th percentile of a slice", () => {

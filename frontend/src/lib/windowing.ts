@@ -7,20 +7,26 @@ export interface Window {
   level: number;
 }
 
-export const PRESETS: Record<string, Window & { label: string; key: string }> = {
-  abdomen: { label: "CT abdomen", width: 400, level: 40, key: "1" },
-  lung: { label: "Lung", width: 1500, level: -600, key: "2" },
-  brain: { label: "Brain", width: 80, level: 40, key: "3" },
-  bone: { label: "Bone", width: 1800, level: 400, key: "4" },
-  mediastinum: { label: "Mediastinum", width: 350, level: 50, key: "5" },
-};
+/** A named CT window as GET /api/windows/ serves it: medsam2.window.PRESETS, the one table (no copy here). */
+export interface WindowPreset {
+  name: string;
+  label: string;
+  level: number;
+  width: number;
+}
+
+/** The body of GET /api/windows/: the presets in key order and the one a CT starts with. */
+export interface WindowPresets {
+  default: string;
+  presets: WindowPreset[];
+}
 
 /** A preset offered for a modality: a fixed window (CT, in HU) or a percentile range of the slice. */
 export type Preset = { key: string; label: string } & ({ kind: "fixed"; window: Window } | { kind: "percentile"; lo: number; hi: number });
 
-/** The one list of presets per modality: CT windows only on CT; percentile ranges on MR and PET. */
-export function presetsFor(modality: string): Preset[] {
-  if (modality === "CT") return Object.values(PRESETS).map((p) => ({ key: p.key, label: `${p.label} (${p.width}/${p.level})`, kind: "fixed", window: { width: p.width, level: p.level } }));
+/** The one list of presets per modality: the server's CT windows (keys 1, 2, ...) only on CT; percentile ranges on MR and PET. */
+export function presetsFor(modality: string, ctWindows: readonly WindowPreset[]): Preset[] {
+  if (modality === "CT") return ctWindows.map((p, i) => ({ key: String(i + 1), label: `${p.label} (${p.width}/${p.level})`, kind: "fixed", window: { width: p.width, level: p.level } }));
   if (modality === "MR" || modality === "PT") {
     return [
       { key: "1", label: "1–99 %", kind: "percentile", lo: 1, hi: 99 },
@@ -30,6 +36,12 @@ export function presetsFor(modality: string): Preset[] {
     ];
   }
   return [];
+}
+
+/** The window a CT starts with: the server's default preset (null if the table lacks it). */
+export function defaultCtWindow(table: WindowPresets): Window | null {
+  const p = table.presets.find((x) => x.name === table.default);
+  return p ? { width: p.width, level: p.level } : null;
 }
 
 /** The window spanning the lo-th to hi-th percentile of `pixels` (a sample of at most 65536 values). */

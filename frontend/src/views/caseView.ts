@@ -5,7 +5,7 @@
  */
 import type { App, View } from "../app";
 import { roleAtLeast } from "../app";
-import { PRESETS, percentileWindow, presetsFor, type Preset } from "../lib/windowing";
+import { defaultCtWindow, percentileWindow, presetsFor, type Preset } from "../lib/windowing";
 import { markersFor, readoutText, valueAt } from "../viewer/orientation";
 import { SliceSource } from "../viewer/sliceSource";
 import { CornerstoneViewer } from "../viewer/cornerstoneViewer";
@@ -19,13 +19,14 @@ import { ReviewTools } from "./reviewTools";
 import { Workspace } from "./workspace";
 import { pacsSendPanel } from "./pacsSend";
 import { trackActivity } from "../services/activity";
+import { windowPresets } from "../services/windows";
 
 const HELP: [string, string][] = [
   ...TOOL_CLASSES.map((t) => [t.key.toUpperCase(), `${t.label}: ${t.help}`] as [string, string]),
   ["↑ ↓ / wheel", "Previous / next slice (PageUp/PageDown: 10)"],
   ["Ctrl+wheel", "Zoom at the cursor; 0 resets the view"],
   ["Right drag / middle drag", "Window/level / pan"],
-  ["1–5", "Window presets that fit the modality: CT windows on CT, percentile ranges on MR and PET"],
+  ["1–7", "Window presets that fit the modality: CT windows on CT (from the server), percentile ranges on MR and PET"],
   ["[  ]", "Brush / eraser size"],
   ["Ctrl+Z / Ctrl+Shift+Z", "Undo / redo (prompts and brush strokes)"],
   ["Enter", "Propagate again with the current prompts"],
@@ -41,6 +42,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   const { api, events, jobs } = app.services;
   const kase = await api.get<Case>(`/api/cases/${match[1]}/`);
   const project = await api.get<Project>(`/api/projects/${kase.project}/`);
+  const ctWindows = kase.kind === "volume" && kase.modality === "CT" ? await windowPresets(api) : null;
   if (kase.status !== "ready") {
     root.append(h("p", { class: "error" }, `Case ${kase.name} is ${kase.status}. ${kase.error}`));
     return { destroy() {} };
@@ -294,7 +296,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     if (!spec) return;
     void source.get(kase.id, spec.axis, viewer.index).then((s) => viewer.setWindow(percentileWindow(s.pixels, p.lo, p.hi)), () => undefined);
   }
-  const presets = kase.kind === "volume" ? presetsFor(kase.modality) : [];
+  const presets = kase.kind === "volume" ? presetsFor(kase.modality, ctWindows?.presets ?? []) : [];
   canvas.addEventListener("pointerup", (e) => {
     const t = dragTool;
     dragTool = null;
@@ -535,7 +537,8 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   const initial = ws.targets.find((t) => t.id === wanted) ?? (ws.targets.length === 1 ? ws.targets[0] : null);
   if (initial) await ws.select(initial.id);
   else events.setContext({ case: kase.id });
-  if (kase.kind === "volume" && kase.modality === "CT") viewer.setWindow(PRESETS.abdomen);
+  const ctStart = ctWindows && defaultCtWindow(ctWindows);
+  if (ctStart) viewer.setWindow(ctStart);
   await setAxis("axial");
   selectTool("box");
   renderSide();
