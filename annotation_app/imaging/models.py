@@ -47,6 +47,11 @@ class Case(models.Model):
     error = models.TextField(blank=True, default="")
     #: ingest progress, 0..1 (the worker updates it while converting)
     progress = models.FloatField(default=0.0, help_text="ingest progress, 0..1")
+    #: the run converting this case (`<celery node>#<pid>`), its last sign of life and how many runs
+    #: took it: a claim that stops beating is taken back by another worker (imaging/ingest_recovery.py)
+    ingest_worker = models.CharField(max_length=255, blank=True, default="")
+    ingest_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    ingest_attempts = models.PositiveSmallIntegerField(default=0)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_cases"
     )
