@@ -146,6 +146,7 @@ export class App {
     this.nav.append(link("#/worklist", "Worklist"));
     if (roleAtLeast(role, "reviewer")) this.nav.append(link("#/review", "Review"));
     if (roleAtLeast(role, "manager")) this.nav.append(link("#/dashboard", "Dashboard"));
+    if (roleAtLeast(role, "manager")) this.nav.append(link("#/rounds", "Rounds"), link("#/registry", "Models"));
     if (roleAtLeast(role, "annotator") || me.can_create_projects) this.nav.append(link("#/manage", "Projects"));
     this.nav.append(
       h("span", { class: "spacer" }),
