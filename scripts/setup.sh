@@ -18,7 +18,7 @@ if [ ! -f "$stamp" ]; then
     echo "setup: installing Python packages (first run takes a few minutes)"
     .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
     .venv/bin/python -m pip install -q "torch==2.13.0"
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    .venv/bin/python -m pip install -q -e ".[dev,worker]"
     # The reference SAM2 (test-only, for the parity test): a source distribution whose CUDA
     # extension and torchvision dependency we do not want; its video path needs only hydra/omegaconf/iopath.
     SAM2_BUILD_CUDA=0 .venv/bin/python -m pip install -q --no-deps --no-build-isolation "sam2==1.1.0"

@@ -120,7 +120,7 @@ def test_every_named_volume_is_declared_and_media_and_data_persist():
 
 def test_the_dockerfile_pins_the_tested_torch_and_installs_the_project():
     dockerfile = (REPO / "Dockerfile").read_text()
-    pins = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["worker"]
     torch_pin = next(pin for pin in pins if pin.startswith("torch=="))
     assert "FROM python:3.11-slim" in dockerfile
     assert f"pip install {torch_pin}" in dockerfile
@@ -136,3 +136,26 @@ def test_the_web_health_check_probes_a_real_route_that_answers_without_signing_i
     path = re.search(r"http://localhost:8000(/[^'\"\s]*)", probe).group(1)
     assert resolve(path).url_name == "api-root"
     assert client.get(path, HTTP_X_FORWARDED_PROTO="https").status_code == 200
+
+
+def _stage(dockerfile: str, name: str) -> str:
+    """The instructions of one build stage of the Dockerfile (comments left out)."""
+    found = re.search(rf"^FROM \S+ AS {name}\n(.*?)(?=^FROM |\Z)", dockerfile, re.MULTILINE | re.DOTALL)
+    assert found, name
+    return "\n".join(line for line in found.group(1).splitlines() if not line.lstrip().startswith("#"))
+
+
+def test_torch_is_only_in_the_worker_extra_and_the_web_image_is_built_without_it():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not [pin for pin in project["dependencies"] if pin.lower().startswith("torch")]
+    assert project["optional-dependencies"]["worker"] == ["torch==2.13.0"]
+    dockerfile = (REPO / "Dockerfile").read_text()
+    web, base = _stage(dockerfile, "web"), _stage(dockerfile, "base")
+    assert "torch" not in web and "pip install" not in base
+    assert re.search(r"^FROM web AS worker$", dockerfile, re.MULTILINE)
+    assert 'pip install ".[worker]"' in _stage(dockerfile, "worker")
+    for name in ("web", "migrate"):
+        assert SERVICES[name]["build"]["target"] == "web", name
+    for name in ("worker-gpu", "worker-cpu"):
+        assert SERVICES[name]["build"]["target"] == "worker", name
+    assert '".[dev,worker]"' in (REPO / "scripts" / "setup.sh").read_text()
