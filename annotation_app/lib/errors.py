@@ -7,6 +7,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
+from annotation_app.lib.storage_full import REQUEST_REASON, is_storage_full
+
 
 class Conflict(Exception):
     """A request that contradicts the current state of a row (a 409)."""
@@ -30,6 +32,9 @@ def json_exception_handler(exc, context):
     if type(exc).__name__ == "AppendOnlyError":  # annotations.models; not imported here (cycle)
         set_rollback()
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if is_storage_full(exc):  # ENOSPC / EDQUOT: lib/storage_full.py
+        set_rollback()
+        return Response({"detail": REQUEST_REASON, "code": "storage_full"}, status=507)
     if isinstance(exc, IntegrityError):
         set_rollback()
         return Response(
