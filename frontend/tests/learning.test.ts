@@ -3,6 +3,7 @@ import {
   diffSummary,
   diffTargets,
   fmtEta,
+  heldOut,
   fmtLr,
   historySeries,
   lineage,
@@ -112,6 +113,12 @@ describe("the registry", () => {
       { target: 12, case: 4, modality: "US", a: 0.8, b: 0.6, delta: -0.2 },
     ]);
     expect(diffSummary(rows)).toEqual({ n: 2, meanDelta: -0.05, better: 1, worse: 1 });
+  });
+
+  it("takes a parent's held-out summary from its child's evaluation when it has none of its own", () => {
+    expect(heldOut(parent, [parent, child])).toEqual({ mean_dice: 0.75 });
+    expect(heldOut(child, [parent, child])).toEqual({ mean_dice: 0.7 });
+    expect(heldOut(orphan, [parent, child, orphan])).toBeNull();
   });
 
   it("leaves the difference empty where one version has no Dice for a target", () => {

@@ -213,9 +213,13 @@ export function lineage(versions: ModelVersion[]): { version: ModelVersion; dept
   return out;
 }
 
-/** A version's own held-out summary (as the candidate of its run's evaluation). */
-export function heldOut(v: ModelVersion): HeldOutSummary | null {
-  return v.metrics?.held_out?.candidate ?? null;
+/** A version's held-out summary: its own (as the candidate of its run's evaluation), else the one a
+ * child's run measured for it as the parent (same targets, same protocol). */
+export function heldOut(v: ModelVersion, all: ModelVersion[] = []): HeldOutSummary | null {
+  const own = v.metrics?.held_out?.candidate;
+  if (own) return own;
+  const child = [...all].reverse().find((c) => c.parent === v.id && c.metrics?.held_out?.parent);
+  return child?.metrics?.held_out?.parent ?? null;
 }
 
 /** Per-target Dice of a version: its own evaluation, plus its parent's from the same evaluation

@@ -55,7 +55,7 @@ export async function registryView(root: HTMLElement, app: App, params: URLSearc
   table.append(h("thead", {}, h("tr", {}, ...["Version", "Status", "Round", "Held-out Dice", "Parent's", "Config", "Snapshot", "Code", "sha256", "Created", ""].map((t) => h("th", {}, t)))));
   const confirmBox = h("div", { "data-testid": "confirm-box" });
   for (const { version: v, depth } of lineage(versions)) {
-    const mine = heldOut(v);
+    const mine = heldOut(v, versions);
     const parents = v.metrics?.held_out?.parent;
     const acts = versionActions(v, activations);
     const run = runs.find((r) => r.id === v.training_run);
@@ -124,8 +124,8 @@ export async function registryView(root: HTMLElement, app: App, params: URLSearc
       return sel;
     };
     section.append(h("div", { class: "row" }, "A ", pick("a", a), " B ", pick("b", b)));
-    const ma = heldOut(a);
-    const mb = heldOut(b);
+    const ma = heldOut(a, versions);
+    const mb = heldOut(b, versions);
     const modalities = [...new Set([...Object.keys(ma?.by_modality ?? {}), ...Object.keys(mb?.by_modality ?? {})])].sort();
     const delta = (x: number | null | undefined, y: number | null | undefined) => (typeof x === "number" && typeof y === "number" ? signed(y - x) : "—");
     const row = (label: string, x: string, y: string, d = "") => h("tr", {}, h("th", {}, label), h("td", {}, x), h("td", {}, y), h("td", {}, d));
