@@ -240,7 +240,9 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
     if target.status not in EDITABLE:
         raise JobError(f"target is {target.status}; only draft, proposed or correcting targets propagate")
 
-    spec = resolve_model_spec(case.project_id)
+    if target.round is not None and not target.round.allows_model_help:
+        raise JobError(f"round {target.round.number} is the manual baseline: the model makes no proposals in it")
+    spec = resolve_model_spec(case.project_id, target.round)  # the model the target's round pinned
     PropagationJob.objects.filter(pk=job.pk).update(model_name=spec.name, model_version_id=spec.model_version_id)
     job.model_version_id = spec.model_version_id
     tick = time.monotonic()
@@ -457,8 +459,8 @@ def mark_suspects(volume: np.ndarray, scores: dict) -> None:
     obj = np.array([scores.get(str(f), {}).get("object_score", np.nan) for f in range(n)], dtype=np.float64)
     iou = np.array([scores.get(str(f), {}).get("iou", np.nan) for f in range(n)], dtype=np.float64)
     for f, why in enumerate(frame_flags(volume, obj, iou)):
-        if why or str(f) in scores:
-            scores.setdefault(str(f), {})["suspect"] = why
+        if str(f) in scores:  # slices the model computed (an empty one it computed can be "lost")
+            scores[str(f)]["suspect"] = why
 
 
 def _release(job_id: int, worker: str) -> None:
