@@ -109,10 +109,16 @@ test("a reviewer sees proposal, final and diff, fixes a slice, pins a comment; t
   // the diff on the edited slice
   await page.click("[data-testid=show-diff]");
   await goToSlice(page, REVIEW.frame);
-  await page.waitForFunction(
-    ([a, r]) => document.querySelector("[data-testid=diff-slice]")?.textContent === `this slice: +${a} added (green), −${r} removed (magenta)`,
-    [REVIEW.added, REVIEW.removed],
-  );
+  await page
+    .waitForFunction(
+      ([a, r]) => document.querySelector("[data-testid=diff-slice]")?.textContent === `this slice: +${a} added (green), −${r} removed (magenta)`,
+      [REVIEW.added, REVIEW.removed],
+      { timeout: 30000 },
+    )
+    .catch(async (err) => {
+      const seen = await page.evaluate(() => ["diff-slice", "diff-totals", "target-info", "slice-label"].map((t) => document.querySelector(`[data-testid=${t}]`)?.textContent));
+      throw new Error(`${err.message}; the page shows ${JSON.stringify(seen)}`);
+    });
 
   // a reviewer's fix: brush on the slice; saved as a "review" revision, the target stays submitted
   await page.click("[data-testid=review-fix]");

@@ -36,6 +36,7 @@ export class Workspace {
   viewing: "current" | "proposal" = "current";
   /** a reviewer fixing a submitted target: brush edits are saved as "review" revisions */
   reviewFix = false;
+  private revisionLoads = 0;
   busy = false;
   /** "No worker is running for this queue ..." while the job waits with no live worker; else null */
   workerProblem: string | null = null;
@@ -154,6 +155,8 @@ export class Workspace {
   /** Load a revision's frames (all of them) and scores into the working mask. */
   async loadRevision(revisionId: number | null): Promise<void> {
     if (!this.mask) return;
+    // the last request wins: a slower earlier load (proposal, then final, clicked quickly) is dropped
+    const token = ++this.revisionLoads;
     if (revisionId === null) {
       this.mask.applyRle({}, { replaceAll: true });
       this.mask.baseRevision = null;
@@ -163,6 +166,7 @@ export class Workspace {
       this.api.get<RleFrames>(`/api/mask-revisions/${revisionId}/frames/`),
       this.api.get<SavedRevision>(`/api/mask-revisions/${revisionId}/`),
     ]);
+    if (token !== this.revisionLoads || !this.mask) return;
     this.mask.applyRle(frames, { replaceAll: true });
     this.mask.baseRevision = revisionId;
     this.scores = { ...(rev.frame_scores ?? {}) } as Record<string, FrameScore>;
