@@ -5,7 +5,8 @@ A job's model, in order of preference:
    open; a round pinned to no version uses the installation's default, 3 below);
 2. for a target outside any round, the project's active ModelVersion;
 3. the installation's default: settings.MEDSAM2_CHECKPOINT with settings.MEDSAM2_CONFIG (the operator's
-   MedSAM2 file), else the bootstrap model shipped with medsam2 (medsam2/weights/, config in its JSON).
+   MedSAM2 file), else the weights the config registry ships (medsam2.configs.pretrained_weights: the
+   bootstrap model in medsam2/weights/ with its config), the same lookup as the CLI's.
 Nothing usable -> ModelUnavailable, which fails the job with that message.
 
 A model version's checkpoint is a storage key under models/<project>/ (never a server path, checked
@@ -15,7 +16,6 @@ it resolves to.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from django.core.files.storage import default_storage
 from annotation_app.lib.storage_keys import StorageKeyError, check_storage_key
 from annotation_app.rounds.models import ModelVersion, Round, checkpoint_prefix
 from inference_worker.model_cache import ModelSpec, ModelUnavailable
-from medsam2.weights import bootstrap_checkpoint_path
+from medsam2 import configs
 
 
 def storage_file(key: str) -> Path:
@@ -72,27 +72,14 @@ def spec_for_version(version: ModelVersion) -> ModelSpec:
 
 
 def _bootstrap_spec() -> ModelSpec:
-    path = Path(bootstrap_checkpoint_path())
+    path, cfg = configs.pretrained_weights(configs.PRETRAINED_DEFAULT)
     if not path.is_file():
         raise ModelUnavailable(
             "no model available: the project has no active model version, MEDSAM2_CHECKPOINT is not set "
             "and the bootstrap checkpoint is not installed (medsam2/weights/)"
         )
-    return ModelSpec(checkpoint=path, config=_bootstrap_config(path), name=f"bootstrap ({path.name})",
+    return ModelSpec(checkpoint=path, config=cfg.name, name=f"bootstrap ({path.name})",
                      source=f"medsam2/weights/{path.name}")  # fmt: skip
-
-
-def _bootstrap_config(path: Path) -> str:
-    candidates = [path.with_suffix(".json"), *sorted(path.parent.glob("*.json"))]
-    for candidate in candidates:
-        try:
-            meta = json.loads(candidate.read_text())
-        except (OSError, ValueError):
-            continue
-        for key in ("config", "config_name", "model_config"):
-            if isinstance(meta, dict) and isinstance(meta.get(key), str):
-                return meta[key]
-    return "bootstrap_s"
 
 
 def default_spec() -> ModelSpec:

@@ -9,7 +9,8 @@ Subcommands::
     download [--dest DIR] (MedSAM2_latest.pt from the Hugging Face Hub)
 
 Boxes are ``x0 y0 x1 y1`` pixel coordinates on the prompted slice/frame (x = column, y = row).
-Model weights: ``--checkpoint``, else ``$MEDSAM2_CHECKPOINT``, else the bundled bootstrap model.
+Model weights: ``--checkpoint``, else ``$MEDSAM2_CHECKPOINT``, else the weights the config registry
+ships for ``--config`` (default: the bundled bootstrap model; see medsam2.configs.pretrained_weights).
 Any bad input ends with one line ``medsam2: error: ...`` on stderr and exit status 2.
 """
 
@@ -17,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
-import json
 import os
 import pickle
 import re
@@ -43,8 +42,6 @@ from medsam2.preprocessing import normalize_modality, parse_window
 
 PROG = "medsam2"
 DEFAULT_CONFIG = "medsam2_t512"
-BOOTSTRAP_CONFIG = "bootstrap_s"
-BOOTSTRAP_MODULES = ("medsam2.weights", "medsam2.training.bootstrap")
 EXIT_BAD_INPUT = 2
 
 
@@ -113,57 +110,27 @@ def _window(value: str | None) -> str | tuple[float, float] | None:
 # model
 
 
-def _bootstrap_source() -> tuple[Path, str]:
-    """Path and config name of the bootstrap model shipped in ``medsam2/weights``.
-
-    ``medsam2.weights`` is asked first (torch-free, cheap); ``medsam2.training.bootstrap`` re-exports
-    the same function and is the fallback for installs that only ship the training package.
-    """
-    bootstrap = None
-    problems = []
-    for name in BOOTSTRAP_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError as exc:
-            problems.append(str(exc))
-            continue
-        if hasattr(module, "bootstrap_checkpoint_path"):
-            bootstrap = module
-            break
-        problems.append(f"{name} has no bootstrap_checkpoint_path()")
-    if bootstrap is None:
-        raise CLIError(
-            "no model checkpoint: pass --checkpoint PATH or set MEDSAM2_CHECKPOINT "
-            f"(the bundled bootstrap model is unavailable: {'; '.join(problems)})"
-        )
-    path = Path(bootstrap.bootstrap_checkpoint_path())
-    if not path.is_file():
-        raise CLIError(
-            "no model checkpoint: pass --checkpoint PATH or set MEDSAM2_CHECKPOINT (the bootstrap model "
-            f"{path} is missing; build it with 'python -m medsam2.training bootstrap')"
-        )
-    config = getattr(bootstrap, "BOOTSTRAP_CONFIG", None) or getattr(bootstrap, "CONFIG_NAME", None)
-    if config is None:
-        # The training run writes its config name into a JSON file next to the weights.
-        for meta in [path.with_suffix(".json"), *sorted(path.parent.glob("*.json"))]:
-            try:
-                config = json.loads(meta.read_text()).get("config")
-            except (OSError, ValueError, AttributeError):
-                continue
-            if config:
-                break
-    return path, str(config or BOOTSTRAP_CONFIG)
-
-
 def resolve_model_source(checkpoint: str | None, config: str | None) -> tuple[Path, str]:
-    """Pick the weights and config: --checkpoint, else $MEDSAM2_CHECKPOINT, else the bootstrap model."""
+    """Pick the weights and config: --checkpoint, else $MEDSAM2_CHECKPOINT, else the weights the config
+    registry ships for --config (default: its PRETRAINED_DEFAULT, the bootstrap model)."""
+    from medsam2.configs import PRETRAINED_DEFAULT, pretrained_weights
+
     if checkpoint:
         return Path(checkpoint), config or DEFAULT_CONFIG
     env = os.environ.get("MEDSAM2_CHECKPOINT")
     if env:
         return Path(env), config or os.environ.get("MEDSAM2_CONFIG") or DEFAULT_CONFIG
-    path, boot_config = _bootstrap_source()
-    return path, config or boot_config
+    try:
+        path, cfg = pretrained_weights(config or PRETRAINED_DEFAULT)
+    except (KeyError, LookupError) as exc:
+        reason = exc.args[0]
+        raise CLIError(f"no model checkpoint: pass --checkpoint PATH or set MEDSAM2_CHECKPOINT ({reason})") from None
+    if not path.is_file():
+        raise CLIError(
+            "no model checkpoint: pass --checkpoint PATH or set MEDSAM2_CHECKPOINT (the bootstrap model "
+            f"{path} is missing; build it with 'python -m medsam2.training bootstrap')"
+        )
+    return path, cfg.name
 
 
 def load_predictor(args: argparse.Namespace) -> Any:

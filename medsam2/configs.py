@@ -3,22 +3,35 @@
 ``medsam2_t512`` is MedSAM2 (SAM2.1 Hiera-Tiny at 512 px), the default. ``sam2.1_t1024`` is the
 upstream SAM2.1 Tiny. ``test_tiny`` runs a frame in milliseconds for unit tests and ``bootstrap_s``
 is a small model that can be trained from scratch on a CPU.
+
+Like timm's pretrained configs, a config knows its weights and its preprocessing: ``weights`` names
+the checkpoint shipped for it (a file in ``medsam2/weights/``) and ``image_size`` the model input
+(intensities: :mod:`medsam2.window`). :func:`pretrained_weights` is the one lookup the CLI, the worker
+and the training code use; :data:`PRETRAINED_DEFAULT` is the model a fresh installation runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "PRETRAINED_DEFAULT",
+    "WEIGHTS_DIR",
     "ModelConfig",
     "TrunkConfig",
     "get_config",
     "list_configs",
+    "pretrained_weights",
     "register_config",
 ]
 
 DEFAULT_CONFIG = "medsam2_t512"
+#: the config whose shipped weights run when nobody chose a checkpoint (CLI, worker, training)
+PRETRAINED_DEFAULT = "bootstrap_s"
+#: where shipped weights lie (installed with the package)
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,17 @@ class ModelConfig:
     box_mask_prompt: bool = False
     # not SAM2: a tracked frame also gets the previous frame's mask logits as a mask prompt
     track_mask_prompt: bool = False
+    # the weights shipped for this config: a file name in medsam2/weights/ (or an absolute path); ""
+    # when none ships (MedSAM2's own file is fetched with ``medsam2 download`` and passed explicitly)
+    weights: str = ""
+
+    @property
+    def weights_path(self) -> Path | None:
+        """The file of this config's shipped weights (which may not be built yet), or None."""
+        if not self.weights:
+            return None
+        path = Path(self.weights)
+        return path if path.is_absolute() else WEIGHTS_DIR / path
 
     def __post_init__(self) -> None:
         t = self.trunk
@@ -111,6 +135,16 @@ def get_config(name: str | ModelConfig = DEFAULT_CONFIG) -> ModelConfig:
         return _REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown model config {name!r}; known: {', '.join(list_configs())}") from None
+
+
+def pretrained_weights(name: str | ModelConfig = PRETRAINED_DEFAULT) -> tuple[Path, ModelConfig]:
+    """(weights file, config) of a registered config's shipped weights; ``LookupError`` when the config
+    ships none. The file may be missing (a bootstrap model not built yet): callers say what to do."""
+    cfg = get_config(name)
+    path = cfg.weights_path
+    if path is None:
+        raise LookupError(f"model config {cfg.name!r} ships no weights; pass a checkpoint file")
+    return path, cfg
 
 
 def list_configs() -> list[str]:
@@ -169,5 +203,6 @@ register_config(
         # and memory attention)
         box_mask_prompt=True,
         track_mask_prompt=True,
+        weights="bootstrap_s.pt",  # trained by `python -m medsam2.training bootstrap`
     )
 )

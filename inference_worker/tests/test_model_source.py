@@ -28,10 +28,13 @@ def no_configured_checkpoint(settings):
 
 @pytest.fixture
 def fake_bootstrap(monkeypatch, tmp_path):
-    """The shipped bootstrap checkpoint, moved to tmp_path."""
+    """The shipped bootstrap checkpoint, moved to tmp_path (the config registry names the file)."""
+    from medsam2 import configs
+
     path = tmp_path / "weights" / "bootstrap.pt"
     path.parent.mkdir()
-    monkeypatch.setattr(model_source, "bootstrap_checkpoint_path", lambda: path)
+    shipped = configs.get_config(configs.PRETRAINED_DEFAULT).with_overrides(weights=str(path))
+    monkeypatch.setitem(configs._REGISTRY, configs.PRETRAINED_DEFAULT, shipped)
     return path
 
 
@@ -114,17 +117,32 @@ def test_a_configured_checkpoint_that_is_missing_is_a_clear_error(project, tmp_p
         resolve_model_spec(project.pk)
 
 
-def test_the_bootstrap_model_is_the_last_resort_with_its_config_from_the_json(
-    project, no_configured_checkpoint, fake_bootstrap
+def test_the_bootstrap_model_is_the_last_resort_with_its_config_from_the_registry(
+    project, no_configured_checkpoint, fake_bootstrap, monkeypatch
 ):
+    from medsam2 import configs
+
     fake_bootstrap.write_bytes(b"x")
-    fake_bootstrap.with_suffix(".json").write_text(json.dumps({"config": "test_tiny", "dice": 0.83}))
+    # the registry, not a JSON beside the file, says which config the weights fit
+    fake_bootstrap.with_suffix(".json").write_text(json.dumps({"config": "bootstrap_s", "dice": 0.83}))
+    monkeypatch.setitem(configs._REGISTRY, "test_tiny", configs.get_config("test_tiny").with_overrides(
+        weights=str(fake_bootstrap)))  # fmt: skip
+    monkeypatch.setattr(configs, "PRETRAINED_DEFAULT", "test_tiny")
     spec = resolve_model_spec(project.pk)
     assert (spec.checkpoint, spec.config, spec.name) == (
         fake_bootstrap,
         "test_tiny",
         "bootstrap (bootstrap.pt)",
     )
+
+
+def test_the_cli_and_the_worker_find_the_same_shipped_weights(project, no_configured_checkpoint, monkeypatch):
+    from medsam2.cli import resolve_model_source
+
+    monkeypatch.delenv("MEDSAM2_CHECKPOINT", raising=False)
+    spec = resolve_model_spec(project.pk)
+    assert (spec.checkpoint, spec.config) == resolve_model_source(None, None)
+    assert spec.checkpoint.name == "bootstrap_s.pt" and spec.checkpoint.is_file()
 
 
 def test_no_model_at_all_fails_with_a_reason(project, no_configured_checkpoint, fake_bootstrap):

@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -209,22 +208,42 @@ def test_model_source_prefers_the_flag_then_the_environment(monkeypatch, tmp_pat
     assert resolve_model_source("flag.pt", None)[0] == Path("flag.pt")
 
 
+def _ship_weights(monkeypatch, name: str, path) -> None:
+    """Make the registry's default pretrained config `name`, its weights at `path`."""
+    from medsam2 import configs
+
+    monkeypatch.setitem(configs._REGISTRY, name, configs.get_config(name).with_overrides(weights=str(path)))
+    monkeypatch.setattr(configs, "PRETRAINED_DEFAULT", name)
+
+
 def test_model_source_falls_back_to_the_bootstrap_model_and_its_config(monkeypatch, tmp_path):
     weights = tmp_path / "bootstrap.pt"
     weights.write_bytes(b"weights")
-    (tmp_path / "bootstrap.json").write_text('{"config": "test_tiny", "seed": 0}')
-    fake = types.ModuleType("medsam2.weights")
-    fake.bootstrap_checkpoint_path = lambda: weights
-    monkeypatch.setitem(sys.modules, "medsam2.weights", fake)
+    _ship_weights(monkeypatch, "test_tiny", weights)
     assert resolve_model_source(None, None) == (weights, "test_tiny")
 
 
 def test_bootstrap_weights_not_yet_built_give_a_clear_error(monkeypatch, tmp_path):
-    fake = types.ModuleType("medsam2.weights")
-    fake.bootstrap_checkpoint_path = lambda: tmp_path / "absent.pt"
-    monkeypatch.setitem(sys.modules, "medsam2.weights", fake)
+    _ship_weights(monkeypatch, "test_tiny", tmp_path / "absent.pt")
     with pytest.raises(CLIError, match="python -m medsam2.training bootstrap"):
         resolve_model_source(None, None)
+
+
+def test_a_config_that_ships_no_weights_asks_for_a_checkpoint(monkeypatch):
+    monkeypatch.delenv("MEDSAM2_CHECKPOINT", raising=False)
+    with pytest.raises(CLIError, match="'medsam2_t512' ships no weights"):
+        resolve_model_source(None, "medsam2_t512")
+
+
+def test_the_shipped_bootstrap_weights_are_found_by_the_registry_without_the_training_stack():
+    code = (
+        "import sys; from medsam2.cli import resolve_model_source; "
+        "path, name = resolve_model_source(None, None); "
+        "print(path.name, name, 'medsam2.training' in sys.modules, 'torch' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MEDSAM2_CHECKPOINT"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["bootstrap_s.pt", "bootstrap_s", "False", "False"]
 
 
 def test_without_a_checkpoint_the_shipped_bootstrap_model_is_used(tmp_path, ct_file, capsys):
@@ -242,8 +261,7 @@ def test_without_a_checkpoint_the_shipped_bootstrap_model_is_used(tmp_path, ct_f
 
 
 def test_missing_bootstrap_model_gives_a_clear_error(monkeypatch, tmp_path, ct_file, capsys):
-    monkeypatch.setitem(sys.modules, "medsam2.weights", None)  # both imports fail
-    monkeypatch.setitem(sys.modules, "medsam2.training.bootstrap", None)
+    _ship_weights(monkeypatch, "bootstrap_s", tmp_path / "not-built.pt")  # the registry's file is absent
     ct_path, _ = ct_file
     rc = main(
         [
