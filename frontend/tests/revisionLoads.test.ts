@@ -21,7 +21,7 @@ describe("switching between the proposal and the final mask", () => {
       return new Response(JSON.stringify(body), { status: 200 });
     }) as unknown as typeof fetch;
     const api = ApiClient.create({ fetchImpl, cookies: () => "" });
-    const events = EventService.create({ transport: async () => undefined, storage: null });
+    const events = EventService.create({ transport: async () => "ok" as const, storage: null });
     const ws = new Workspace(api, events, JobService.create(api), kase, project);
     ws.mask = new MaskStore(1, 1, 4);
     await Promise.all([ws.loadRevision(1), ws.loadRevision(2)]);
