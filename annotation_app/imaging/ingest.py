@@ -23,7 +23,8 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from annotation_app.imaging.io import dicom_io, sitk_io, video_io, volume_headers
+from annotation_app.imaging import ingest_recovery
+from annotation_app.imaging.io import dicom_io, nibabel_io, sitk_io, video_io, volume_headers
 from annotation_app.imaging.io.archive import extract_zip, is_zip, pack_files
 from annotation_app.imaging.io.discover import discover
 from annotation_app.imaging.io.errors import IngestError, too_large
@@ -32,6 +33,7 @@ from annotation_app.imaging.limits import Limits
 from annotation_app.imaging.models import Case, CaseKind, CaseStatus
 from annotation_app.imaging.storage import save_case_array
 from annotation_app.lib import tasks
+from annotation_app.lib.storage_full import INGEST_REASON, is_storage_full
 from annotation_app.projects.models import Modality
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,7 @@ def stage_upload(
     limits = Limits.current()
     staging = Path(tempfile.mkdtemp(prefix="upload-", dir=staging_root()))
     stored_key = None
+    planned_key = None  # known before the write: a write that fails halfway (disk full) leaves a part
     try:
         files = _copy_in(uploads, staging / "files", limits)
         if len(files) == 1 and is_zip(files[0][1]):
@@ -134,11 +137,9 @@ def stage_upload(
         sources, ignored = discover(root, limits)
         modalities = [_resolve_modality(s, modality, project) for s in sources]
         with transaction.atomic():
+            planned_key = f"uploads/{project.pk}/{uuid.uuid4().hex}/{original_name}"
             with open(original, "rb") as handle:
-                stored_key = default_storage.save(
-                    f"uploads/{project.pk}/{uuid.uuid4().hex}/{original_name}",
-                    File(handle, name=original_name),
-                )
+                stored_key = default_storage.save(planned_key, File(handle, name=original_name))
             cases = []
             for i, (source, mod) in enumerate(zip(sources, modalities, strict=True)):
                 if name:
@@ -171,8 +172,8 @@ def stage_upload(
                 case.refresh_from_db()
         return cases
     except BaseException:
-        if stored_key:
-            default_storage.delete(stored_key)
+        for key in {stored_key, planned_key} - {None}:
+            default_storage.delete(key)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -213,6 +214,8 @@ def load_source(
         volume_headers.check(root, source.files[0], limits)
     if source.format == "sitk":
         return sitk_io.load(root, source, modality, progress)
+    if source.format == "nibabel":
+        return nibabel_io.load(root, source, modality, progress)
     if source.format == "video":
         return video_io.load_video(root, source, modality, limits, progress)
     if source.format == "frames":
@@ -225,6 +228,16 @@ def run_ingest(case_id: int) -> str:
     case = Case.objects.filter(pk=case_id).first()
     if case is None or case.status != CaseStatus.INGESTING:
         return "skipped"
+    worker = ingest_recovery.worker_identity()
+    if not ingest_recovery.claim(case, worker):  # another worker holds it, or it was given up
+        return "skipped"
+    ingest_recovery.remove_leftover_work(staging_root(), case.pk)  # of a run that was lost
+    with ingest_recovery.heartbeat(case.pk, worker):
+        return _convert(case)
+
+
+def _convert(case: Case) -> str:
+    case_id = case.pk
     limits = Limits.current()
     progress = _progress_writer(case_id)
     work = Path(tempfile.mkdtemp(prefix=f"ingest-{case_id}-", dir=staging_root()))
@@ -263,6 +276,11 @@ def run_ingest(case_id: int) -> str:
         case.mark_failed(exc.message)
         return "failed"
     except Exception as exc:
+        if is_storage_full(exc):  # lib/storage_full.py: say so, and keep nothing of this case
+            log.error("ingest of case %s: storage full (%s)", case_id, exc)
+            case.mark_failed(INGEST_REASON)
+            ingest_recovery.discard_files(case)
+            return "failed"
         log.exception("ingest of case %s failed", case_id)
         if key:
             _discard(key)
