@@ -3,6 +3,7 @@
 The canonical array of a case is a .npy file (C order, little-endian), which the worker and the slice
 API memory-map when storage is a local folder; with remote storage it is copied to a local cache first.
 """
+
 import io
 import os
 import shutil
@@ -24,7 +25,7 @@ def save_case_array(case, array: np.ndarray) -> str:
     key = case_array_key(case)
     if default_storage.exists(key):
         default_storage.delete(key)
-    _cache_path(key).unlink(missing_ok=True)  # a local copy of an earlier array under this key
+    cache_path(key).unlink(missing_ok=True)  # a local copy of an earlier array under this key
     with tempfile.TemporaryFile() as handle:
         np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
         handle.seek(0)
@@ -32,7 +33,8 @@ def save_case_array(case, array: np.ndarray) -> str:
     return saved
 
 
-def _cache_path(key: str) -> Path:
+def cache_path(key: str) -> Path:
+    """Where this machine keeps its copy of a remote storage key (VAR_DIR/cache/<key>)."""
     return Path(settings.VAR_DIR) / "cache" / key
 
 
@@ -44,7 +46,7 @@ def _local_path(key: str) -> Path:
     try:
         return Path(default_storage.path(key))
     except NotImplementedError:
-        cache = _cache_path(key)
+        cache = cache_path(key)
         if not cache.exists():
             cache.parent.mkdir(parents=True, exist_ok=True)
             fd, part = tempfile.mkstemp(prefix=f".{cache.name}.", dir=cache.parent)

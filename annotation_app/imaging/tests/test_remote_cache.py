@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from django.core.files.storage import InMemoryStorage, default_storage
 
-from annotation_app.imaging.storage import _cache_path, open_case_array
+from annotation_app.imaging.storage import cache_path, open_case_array
 from annotation_app.imaging.tests.conftest import make_ready_case
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +71,7 @@ def test_a_copy_cut_short_leaves_no_cache_file_and_the_next_read_gets_the_whole_
     array = np.arange(8 * 32 * 32, dtype=np.int16).reshape(8, 32, 32)
     case = make_ready_case(project, array)
     assert isinstance(default_storage._wrapped, RemoteLikeStorage)
-    cache = _cache_path(case.image_key)
+    cache = cache_path(case.image_key)
 
     RemoteLikeStorage.break_after = 4096  # of 16512 bytes
     with pytest.raises(_Dropped):
@@ -91,3 +91,13 @@ def test_storing_a_new_array_under_a_key_drops_the_old_local_copy(project, remot
     assert open_case_array(case).sum() == 0
     save_case_array(case, np.ones((2, 4, 4), dtype=np.int16))
     assert open_case_array(case).sum() == 32
+
+
+def test_deleting_a_case_drops_its_local_copy(project, remote_like):
+    from annotation_app.imaging.storage_cleanup import delete_case_files
+
+    case = make_ready_case(project, np.zeros((2, 4, 4), dtype=np.int16))
+    open_case_array(case)
+    assert cache_path(case.image_key).exists()
+    delete_case_files(case)
+    assert not cache_path(case.image_key).exists() and not default_storage.exists(case.image_key)
