@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from annotation_app.lib.env import env_bool, env_int, env_list, env_str
+from annotation_app.lib.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ANNOTATION_VAR_DIR", str(BASE_DIR / "var")))
@@ -224,6 +224,20 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300)
 MEDSAM2_CHECKPOINT = env_str("MEDSAM2_CHECKPOINT", "")
 MEDSAM2_CONFIG = env_str("MEDSAM2_CONFIG", "medsam2_t512")
 MEDSAM2_DEVICE = env_str("MEDSAM2_DEVICE", "")
+
+# --- The workers (inference_worker/), read here once like every setting (lib/env.py: a bad value fails
+# at start instead of falling back silently). MEDSAM2_DEVICE above: "" = the one rule in
+# model_cache.choose_device (cuda when a GPU is visible and torch is a CUDA build, else cpu).
+MEDSAM2_SESSIONS = env_int("MEDSAM2_SESSIONS", 32)  # live predictor sessions kept per worker
+MEDSAM2_FEATURE_CACHE_BYTES = env_int("MEDSAM2_FEATURE_CACHE_BYTES", 4 * 1024**3)
+MEDSAM2_FAST = env_bool("MEDSAM2_FAST", True)  # VolumePredictor(fast=...) in the propagation task
+MEDSAM2_WORKER_RESTARTS = env_int("MEDSAM2_WORKER_RESTARTS", 0)  # set by the supervisor for its child
+MEDSAM2_TEST_FRAME_DELAY_S = env_float("MEDSAM2_TEST_FRAME_DELAY_S", 0.0)  # tests: slow frames down
+PROPAGATION_HEARTBEAT_S = env_float("PROPAGATION_HEARTBEAT_S", 5.0)
+PROPAGATION_STALE_AFTER_S = env_float("PROPAGATION_STALE_AFTER_S", 60.0)
+PROPAGATION_MAX_ATTEMPTS = env_int("PROPAGATION_MAX_ATTEMPTS", 3)
+PROPAGATION_RECOVERY_INTERVAL_S = env_float("PROPAGATION_RECOVERY_INTERVAL_S", 30.0)
+PROPAGATION_PRESENCE_INTERVAL_S = env_float("PROPAGATION_PRESENCE_INTERVAL_S", 5.0)
 
 # --- Production hardening (checked by `manage.py check --deploy`).
 if not DEBUG:

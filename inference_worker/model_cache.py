@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import os
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -49,21 +51,37 @@ def _file_fingerprint(path: Path) -> str:
     return hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
 
 
+def _setting(name: str, default: Any) -> Any:
+    """A worker setting from settings.py (read there once, through lib/env.py); `default` only in a plain
+    script without Django settings."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return getattr(settings, name)
+    except ImproperlyConfigured:
+        return default
+
+
 def choose_device() -> str:
-    """MEDSAM2_DEVICE pins the device; otherwise cuda when available, else cpu."""
-    pinned = os.environ.get("MEDSAM2_DEVICE", "").strip()
+    """The one device rule, for the model and for the worker's presence beat alike: settings'
+    MEDSAM2_DEVICE pins the device; otherwise cuda when an NVIDIA GPU is visible (/dev/nvidia0 or
+    nvidia-smi) and the installed torch is a CUDA build, else cpu. It neither imports torch nor
+    initialises CUDA: the presence thread asks in the Celery parent, which forks its children."""
+    pinned = str(_setting("MEDSAM2_DEVICE", "") or "").strip()
     if pinned:
         return pinned
+    return "cuda" if _cuda_usable() else "cpu"
+
+
+def _cuda_usable() -> bool:
+    if not (os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi")):
+        return False
     try:
-        from django.conf import settings
-
-        if getattr(settings, "MEDSAM2_DEVICE", ""):
-            return settings.MEDSAM2_DEVICE
-    except Exception:  # settings not configured (plain script)
-        pass
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return "+cpu" not in version
 
 
 def estimate_nbytes(obj: Any, _seen: set[int] | None = None, _depth: int = 0) -> int:
@@ -103,7 +121,7 @@ class CaseEntry:
 class ModelCache:
     def __init__(self, max_models: int = 2, feature_cache_bytes: int | None = None):
         if feature_cache_bytes is None:
-            feature_cache_bytes = int(os.environ.get("MEDSAM2_FEATURE_CACHE_BYTES", DEFAULT_FEATURE_CACHE_BYTES))
+            feature_cache_bytes = _setting("MEDSAM2_FEATURE_CACHE_BYTES", DEFAULT_FEATURE_CACHE_BYTES)
         self.max_models = max_models
         self.feature_cache_bytes = feature_cache_bytes
         self._models: OrderedDict[tuple, Any] = OrderedDict()

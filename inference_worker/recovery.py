@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
@@ -38,27 +37,22 @@ import uuid
 from datetime import timedelta
 
 from celery.signals import celeryd_after_setup, worker_process_init, worker_ready, worker_shutdown
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from annotation_app.propagation import realtime
 from annotation_app.propagation.models import JobStatus, PropagationJob
 from annotation_app.propagation.services import SHARED_GPU_QUEUE, send_job
+from inference_worker.model_cache import choose_device
 
 log = logging.getLogger(__name__)
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 def _requeue_running(job: PropagationJob, still_lost, reason: str) -> bool:
     """Queue `job` again on the shared gpu queue if `still_lost` (a queryset on its row) still matches;
     fail it instead once it has lost PROPAGATION_MAX_ATTEMPTS workers. True when requeued."""
-    max_attempts = int(_env_float("PROPAGATION_MAX_ATTEMPTS", 3))
+    max_attempts = settings.PROPAGATION_MAX_ATTEMPTS
     if job.attempts >= max_attempts:
         # A job that kills its worker every time (out of memory, hard time limit) must stop.
         lost = f"the worker was lost {job.attempts} times while running this job"
@@ -102,7 +96,7 @@ def requeue_orphans(node: str) -> list[int]:
 
 def requeue_stale_jobs(stale_after_s: float | None = None) -> list[int]:
     """Queue again the jobs of dead workers; returns their ids."""
-    stale_after = stale_after_s if stale_after_s is not None else _env_float("PROPAGATION_STALE_AFTER_S", 60)
+    stale_after = stale_after_s if stale_after_s is not None else settings.PROPAGATION_STALE_AFTER_S
     cutoff = timezone.now() - timedelta(seconds=stale_after)
     requeued: list[int] = []
     for job in PropagationJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
@@ -125,15 +119,6 @@ def requeue_stale_jobs(stale_after_s: float | None = None) -> list[int]:
     return requeued
 
 
-def describe_device() -> str:
-    """The device a worker would use, without initialising CUDA in a process that forks children."""
-    pinned = os.environ.get("MEDSAM2_DEVICE", "").strip()
-    if pinned:
-        return pinned
-    has_gpu = os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None
-    return "cuda" if has_gpu else "cpu"
-
-
 class _Presence(threading.Thread):
     """Refreshes the worker's presence every `beat_interval` s and runs recovery every `interval` s."""
 
@@ -142,10 +127,10 @@ class _Presence(threading.Thread):
         self.node, self.queues, self.interval, self.beat_interval = node, queues, interval, beat_interval
         self.stop_event = threading.Event()
         self.started_at = time.time()
-        self.restarts = int(_env_float("MEDSAM2_WORKER_RESTARTS", 0))
+        self.restarts = settings.MEDSAM2_WORKER_RESTARTS
 
     def run(self) -> None:
-        device = describe_device()
+        device = choose_device()  # the model's own rule (it initialises no CUDA in this parent)
         first = True
         next_recovery = 0.0
         while first or not self.stop_event.wait(self.beat_interval):
@@ -196,8 +181,8 @@ def _start_presence(sender, **kwargs) -> None:
     global _presence
     node = sender.hostname
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender.task_consumer else []
-    interval = _env_float("PROPAGATION_RECOVERY_INTERVAL_S", 30.0)
-    beat_interval = min(interval, _env_float("PROPAGATION_PRESENCE_INTERVAL_S", 5.0))
+    interval = settings.PROPAGATION_RECOVERY_INTERVAL_S
+    beat_interval = min(interval, settings.PROPAGATION_PRESENCE_INTERVAL_S)
     # The presence must outlive the interval between two refreshes, and not much more than that.
     realtime.WORKER_TTL_S = int(max(5.0, beat_interval * 3))
     _presence = _Presence(node, queues, interval, beat_interval)

@@ -20,7 +20,6 @@ Sessions live in a small LRU per worker process (MEDSAM2_SESSIONS, default 32).
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -48,7 +47,11 @@ class Plan:
 
 class SessionStore:
     def __init__(self, max_sessions: int | None = None):
-        self.max_sessions = max_sessions or int(os.environ.get("MEDSAM2_SESSIONS", "32"))
+        if not max_sessions:
+            from django.conf import settings
+
+            max_sessions = settings.MEDSAM2_SESSIONS
+        self.max_sessions = max_sessions
         self._sessions: OrderedDict[tuple, TargetSession] = OrderedDict()
         self._lock = threading.Lock()
         self.rebuilds = 0

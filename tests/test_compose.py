@@ -19,7 +19,7 @@ SERVICES = COMPOSE["services"]
 OURS = sorted(name for name, service in SERVICES.items() if "build" in service)
 #: how the product reads its environment: the typed readers in annotation_app.lib.env and os.environ
 _READ = re.compile(
-    r"""(?:env_(?:str|bool|int|list)\(|os\.environ(?:\.get)?[\[(]|os\.getenv\()\s*["']([A-Z][A-Z0-9_]*)["']"""
+    r"""(?:env_(?:str|bool|int|float|list)\(|os\.environ(?:\.get)?[\[(]|os\.getenv\()\s*["']([A-Z][A-Z0-9_]*)["']"""
 )
 
 

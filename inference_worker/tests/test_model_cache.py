@@ -89,8 +89,8 @@ def test_a_real_tiny_checkpoint_loads_and_a_missing_one_is_a_clear_error(tmp_pat
     assert str(tmp_path) not in str(refused.value)  # messages name the storage key, never the folder
 
 
-def test_medsam2_device_pins_the_device(monkeypatch):
-    monkeypatch.setenv("MEDSAM2_DEVICE", "cuda:1")
+def test_medsam2_device_pins_the_device(settings):
+    settings.MEDSAM2_DEVICE = "cuda:1"  # settings.py reads the MEDSAM2_DEVICE variable once
     assert model_cache.choose_device() == "cuda:1"
-    monkeypatch.setenv("MEDSAM2_DEVICE", "")
+    settings.MEDSAM2_DEVICE = ""
     assert model_cache.choose_device() == "cpu"  # this machine has no GPU
