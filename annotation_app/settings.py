@@ -239,6 +239,23 @@ PROPAGATION_MAX_ATTEMPTS = env_int("PROPAGATION_MAX_ATTEMPTS", 3)
 PROPAGATION_RECOVERY_INTERVAL_S = env_float("PROPAGATION_RECOVERY_INTERVAL_S", 30.0)
 PROPAGATION_PRESENCE_INTERVAL_S = env_float("PROPAGATION_PRESENCE_INTERVAL_S", 5.0)
 
+# --- Uploads: limits on what one may contain (each raisable without code changes) and the server-side
+# folder that `manage.py ingest --folder` and the import-folder API read (annotation_app/imaging/limits.py).
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 4 * 1024**3)  # one request body, all files
+IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("IMPORT_MAX_UNCOMPRESSED_BYTES", 8 * 1024**3)  # all archive entries
+# uncompressed/compressed size of one archive entry over 1 MiB (tiny headers compress very well)
+IMPORT_MAX_COMPRESSION_RATIO = env_float("IMPORT_MAX_COMPRESSION_RATIO", 100.0)
+IMPORT_MAX_FILES = env_int("IMPORT_MAX_FILES", 20000)  # entries in one archive
+IMPORT_MAX_DIM = env_int("IMPORT_MAX_DIM", 4096)  # largest side of an image (rows, columns)
+IMPORT_MAX_FRAMES = env_int("IMPORT_MAX_FRAMES", 20000)  # slices or frames
+IMPORT_MAX_VOXELS = env_int("IMPORT_MAX_VOXELS", 600_000_000)  # x channels; 600 M int16 = 1.2 GB array
+# relative tolerance on the spacing between DICOM slices before a series counts as inconsistent
+IMPORT_SLICE_SPACING_TOLERANCE = env_float("IMPORT_SLICE_SPACING_TOLERANCE", 0.05)
+IMPORT_DIR = env_str("IMPORT_DIR", "")
+# The demo's accounts (manage.py load_demo: "" = its documented default) and the demo admin ("" = random).
+DEMO_PASSWORD = env_str("DEMO_PASSWORD", "")
+DEMO_ADMIN_PASSWORD = env_str("DEMO_ADMIN_PASSWORD", "")
+
 # --- Production hardening (checked by `manage.py check --deploy`).
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

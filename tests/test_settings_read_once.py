@@ -20,14 +20,11 @@ ENTRY_POINTS = {
     "annotation_app/settings.py",
 }
 #: still reading the environment directly, in files other engineers have open (issue 12 item 5 remains):
-#: propagation.py (heartbeat, stale-after, MEDSAM2_FAST, frame delay: settings.py already has them),
-#: ingest_recovery.py (new, uncommitted), limits.py/demo.py/create_demo_admin.py (web-side fallbacks)
+#: propagation.py (heartbeat, stale-after, MEDSAM2_FAST, frame delay: settings.py already has them) and
+#: ingest_recovery.py (new, uncommitted)
 NOT_YET = {
     "inference_worker/tasks/propagation.py",
     "annotation_app/imaging/ingest_recovery.py",
-    "annotation_app/imaging/limits.py",
-    "annotation_app/imaging/demo.py",
-    "annotation_app/projects/management/commands/create_demo_admin.py",
 }
 
 
@@ -40,7 +37,14 @@ def test_only_settings_read_the_environment_in_the_runtime_modules():
             if _READS.search(path.read_text()):
                 readers.add(str(path.relative_to(REPO)))
     assert readers - ENTRY_POINTS <= NOT_YET, sorted(readers - ENTRY_POINTS - NOT_YET)
-    for done in ("inference_worker/recovery.py", "inference_worker/model_cache.py", "inference_worker/sessions.py"):
+    for done in (
+        "inference_worker/recovery.py",
+        "inference_worker/model_cache.py",
+        "inference_worker/sessions.py",
+        "annotation_app/imaging/limits.py",
+        "annotation_app/imaging/demo.py",
+        "annotation_app/projects/management/commands/create_demo_admin.py",
+    ):
         assert done not in readers
 
 
@@ -71,3 +75,13 @@ def test_the_worker_settings_come_from_settings_py(settings):
     settings.MEDSAM2_FEATURE_CACHE_BYTES = 1234
     assert SessionStore().max_sessions == 3
     assert model_cache.ModelCache().feature_cache_bytes == 1234
+
+
+def test_upload_limits_and_the_import_folder_are_settings(settings, tmp_path):
+    from annotation_app.imaging.limits import Limits, import_dir
+
+    settings.IMPORT_MAX_FILES = 7
+    settings.IMPORT_DIR = str(tmp_path)
+    assert Limits.current().max_files == 7 and import_dir() == tmp_path
+    settings.IMPORT_DIR = ""
+    assert import_dir() is None

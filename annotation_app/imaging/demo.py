@@ -6,7 +6,6 @@ truth masks are stored beside each case (image_meta["ground_truth_key"], a (D,H,
 canonical order), never as a mask revision. One draft target per CT lesion is created at its key slice.
 """
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -45,7 +45,7 @@ SMALL = DemoSize(ct=(12, 64, 64), mr=(8, 48, 48), frames=6, video=(64, 64))
 
 
 def demo_password() -> str:
-    return os.environ.get("DEMO_PASSWORD", DEFAULT_PASSWORD)
+    return settings.DEMO_PASSWORD or DEFAULT_PASSWORD
 
 
 def ensure_users(project) -> dict:

@@ -1,7 +1,7 @@
 """Create (or reset) the demo superuser and print its password, for the README's run command."""
-import os
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -13,7 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="admin")
 
     def handle(self, *args, username: str, **options):
-        password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        password = settings.DEMO_ADMIN_PASSWORD or secrets.token_urlsafe(12)
         user, created = get_user_model().objects.get_or_create(username=username)
         user.is_staff = True
         user.is_superuser = True
