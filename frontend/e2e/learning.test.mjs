@@ -129,6 +129,7 @@ test("the rounds page shows the rounds, toggles the manual baseline and starts a
   await page.waitForFunction(() => !document.querySelector("[data-testid=round-3]")?.textContent?.includes("none (manual)"));
   r3 = await api(page, `/api/rounds/${seed.r3}/`);
   assert.deepEqual([r3.is_manual_baseline, r3.model_version], [false, seed.parent]);
+  await page.locator("[data-testid=round-3]").waitFor();
   await page.screenshot({ path: path.join(SHOTS, "learning-rounds.png") });
 
   // start training on the closed round: a queued run, shown live; then cancelled
@@ -228,8 +229,12 @@ test("the registry shows the lineage, compares two versions per target, promotes
   await page.waitForFunction((id) => document.querySelector(`[data-testid=version-${id}] .badge`)?.textContent === "active", seed.parent);
   active = await api(page, `/api/model-versions/?project=${seed.project}&status=active`);
   assert.deepEqual(active.results.map((v) => v.id), [seed.parent]);
-  const log = await page.locator("[data-testid=activations] tr").evaluateAll((rows) => rows.slice(1).map((r) => [r.cells[1].textContent, r.cells[2].textContent, r.cells[5].textContent]));
-  assert.deepEqual(log.slice(0, 2), [["rollback", "bootstrap", "US targets got worse"], ["promote", "round 1 run e2e", "better on MR, which is what round 3 annotates"]]);
+  const log = await page.locator("[data-testid=activations] tr").evaluateAll((rows) => rows.slice(1).map((r) => [1, 2, 3, 4, 5].map((i) => r.cells[i].textContent)));
+  assert.deepEqual(log, [
+    ["rollback", "bootstrap", "round 1 run e2e", ADMIN, "US targets got worse"],
+    ["promote", "round 1 run e2e", "bootstrap", ADMIN, "better on MR, which is what round 3 annotates"],
+    ["activate", "bootstrap", "—", ADMIN, ""],
+  ]);
 
   // upload: a zip that is no checkpoint is stored, then refused by the worker's strict load
   await page.fill("[data-testid=upload-name]", "not a model");

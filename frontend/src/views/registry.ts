@@ -17,7 +17,7 @@ import {
   type ModelVersion,
   type TrainingRun,
 } from "../services/learning";
-import type { Project } from "../types";
+import type { Membership, Project } from "../types";
 import { mountChart, type Chart } from "../ui/charts";
 import { errorText, fmtDate, h, statusBadge, toast } from "../ui/dom";
 import { diffBars } from "./learningCharts";
@@ -41,11 +41,13 @@ export async function registryView(root: HTMLElement, app: App, params: URLSearc
     return `#/registry?${q}`;
   };
   const reload = () => app.go(here({ t: Date.now() }));
-  const [versions, activations, runs] = await Promise.all([
+  const [versions, activations, runs, members] = await Promise.all([
     api.list<ModelVersion>("/api/model-versions/", { project: project.id }),
     api.list<ModelActivation>("/api/model-activations/", { project: project.id, ordering: "-created_at" }),
     api.list<TrainingRun>("/api/training-runs/", { project: project.id }),
+    api.list<Membership>("/api/memberships/", { project: project.id }),
   ]);
+  const who = (user: number | null) => (user === null ? "the gate" : members.find((m) => m.user === user)?.username ?? `user ${user}`);
   const byId = new Map(versions.map((v) => [v.id, v]));
   const name = (id: number | null) => (id === null ? "—" : byId.get(id)?.name ?? `#${id}`);
   root.append(h("div", { class: "row" }, "Project ", projectPicker(app, projects, project, "registry"), " · ", h("a", { href: `#/rounds?project=${project.id}` }, "Rounds and training")));
@@ -138,7 +140,7 @@ export async function registryView(root: HTMLElement, app: App, params: URLSearc
       ...modalities.map((m) => row(`Dice ${m}`, fmt(ma?.by_modality?.[m]?.dice), fmt(mb?.by_modality?.[m]?.dice), delta(ma?.by_modality?.[m]?.dice, mb?.by_modality?.[m]?.dice))),
       row("training steps", String(a.metrics?.train?.steps ?? "—"), String(b.metrics?.train?.steps ?? "—")),
       row("final loss", fmt(a.metrics?.train?.final_loss), fmt(b.metrics?.train?.final_loss)),
-      row("gate", a.metrics?.gate?.reason ?? a.status_reason ?? "—", b.metrics?.gate?.reason ?? b.status_reason ?? "—"),
+      row("gate", a.metrics?.gate?.reason || a.status_reason || "—", b.metrics?.gate?.reason || b.status_reason || "—"),
     );
     section.append(side);
     const rows = diffTargets(a, b, versions);
@@ -161,7 +163,7 @@ export async function registryView(root: HTMLElement, app: App, params: URLSearc
 
   // --- activation log
   const log = h("table", { class: "table", "data-testid": "activations" }, h("thead", {}, h("tr", {}, ...["When", "Change", "Version", "Previous", "By", "Reason"].map((t) => h("th", {}, t)))));
-  for (const a of activations) log.append(h("tr", {}, h("td", {}, fmtDate(a.created_at)), h("td", {}, a.kind), h("td", {}, name(a.version)), h("td", {}, name(a.previous)), h("td", {}, a.by === null ? "the gate" : `user ${a.by}`), h("td", {}, a.reason)));
+  for (const a of activations) log.append(h("tr", {}, h("td", {}, fmtDate(a.created_at)), h("td", {}, a.kind), h("td", {}, name(a.version)), h("td", {}, name(a.previous)), h("td", {}, a.kind === "gate" || a.by !== null ? who(a.by) : "—"), h("td", {}, a.reason)));
   root.append(h("section", { class: "card" }, h("h3", {}, "Activation log"), activations.length ? log : h("p", { class: "muted" }, "No activation yet.")));
 
   if (isAdmin) root.append(uploadSection());

@@ -25,7 +25,7 @@ export async function trainingRunView(root: HTMLElement, app: App, _params: URLS
   const bar = h("div", { class: "bar" });
   const barText = h("span", { class: "text", "data-testid": "run-progress" });
   const progress = h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "data-testid": "run-progress-bar" }, bar, barText);
-  const facts = h("dl", { class: "facts", "data-testid": "run-facts" });
+  const facts = h("dl", { class: "facts", "data-testid": "run-facts", style: { display: "grid", gridTemplateColumns: "max-content 1fr", columnGap: "1.2em", rowGap: "0.2em" } });
   const chartEl = h("div", { class: "chart", style: { height: "340px" }, "data-testid": "run-chart" });
   const points = h("p", { class: "muted", "data-testid": "run-points" });
   const outcome = h("div", { "data-testid": "run-outcome" });
@@ -49,7 +49,7 @@ export async function trainingRunView(root: HTMLElement, app: App, _params: URLS
   );
 
   function fact(term: string, value: string, testid: string): HTMLElement[] {
-    return [h("dt", {}, term), h("dd", { "data-testid": testid }, value)];
+    return [h("dt", { class: "muted" }, term), h("dd", { "data-testid": testid, style: { margin: "0" } }, value)];
   }
 
   async function render(next: TrainingRun): Promise<void> {
