@@ -119,7 +119,8 @@ def test_a_job_reports_progress_publishes_the_key_frame_first_and_writes_one_rev
         scene["version"].pk,
     )
     assert sorted(int(f) for f in revision.frame_scores) == list(range(12))
-    assert set(revision.frame_scores["6"]) == {"object_score", "iou"}
+    assert set(revision.frame_scores["6"]) == {"object_score", "iou", "suspect"}  # suspect: reasons, [] = none
+    assert all(isinstance(revision.frame_scores[str(f)]["suspect"], list) for f in range(12))
     target.refresh_from_db()
     assert target.status == TargetStatus.PROPOSED
 
