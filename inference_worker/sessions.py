@@ -14,8 +14,8 @@ reset, so a worker that restarted (or another worker) rebuilds it identically by
 the session is trusted only while the target's newest op is the one it last applied. A withdrawn
 prompt (undo) makes the next job a reset: the session starts over from the live prompts.
 
-Sessions live in a small LRU per worker process (MEDSAM2_SESSIONS, default 8: a 300-slice CT tracked
-by the 512 px model holds ~200 KB of masks and memories per slice, ~60 MB per target).
+Sessions live in a small LRU per worker process (settings.MEDSAM2_SESSIONS; a 300-slice CT tracked by
+the 512 px model holds ~200 KB of masks and memories per slice, ~60 MB per target).
 """
 
 from __future__ import annotations
