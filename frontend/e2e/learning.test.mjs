@@ -131,6 +131,21 @@ test("the rounds page shows the rounds, toggles the manual baseline and starts a
   assert.deepEqual([r3.is_manual_baseline, r3.model_version], [false, seed.parent]);
   await page.locator("[data-testid=round-3]").waitFor();
   await page.screenshot({ path: path.join(SHOTS, "learning-rounds.png") });
+  assert.equal(await page.locator("[data-testid=open-round]").count(), 0, "one open round per project");
+
+  // close round 3 (confirmed): its snapshot is frozen; then open round 4 as the manual baseline
+  await page.click("[data-testid=close-round-3]");
+  await page.waitForFunction(() => document.querySelector("[data-testid=round-3]")?.textContent?.includes("closed"));
+  const closed = await api(page, `/api/rounds/${seed.r3}/`);
+  assert.equal(closed.status, "closed");
+  assert.equal(closed.snapshot_hash.length, 64);
+  assert.equal(await page.textContent("[data-testid=snapshot-3]"), `${closed.snapshot.train.length} train · ${closed.snapshot.held_out.length} held-out masks · ${closed.snapshot_hash.slice(0, 10)}`);
+  await page.check("[data-testid=open-baseline]");
+  await page.click("[data-testid=open-round]");
+  await page.locator("[data-testid=round-4]").waitFor();
+  assert.match(await page.textContent("[data-testid=round-4]"), /Round 4open\s*none \(manual\)/);
+  const r4 = (await api(page, `/api/rounds/?project=${seed.project}`)).results.find((r) => r.number === 4);
+  assert.deepEqual([r4.status, r4.is_manual_baseline, r4.model_version], ["open", true, null]);
 
   // start training on the closed round: a queued run, shown live; then cancelled
   await page.fill("[data-testid=train-steps-2]", "25");
