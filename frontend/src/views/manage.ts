@@ -106,6 +106,7 @@ async function projectPanel(api: ApiClient, app: App, p: Project): Promise<HTMLE
     api.list<Case>("/api/cases/", { project: p.id }),
   ]);
   const roundsSection = h("section", { class: "card" }, h("h3", {}, "Rounds and progress"));
+  if (canManage) roundsSection.append(h("p", {}, h("a", { href: `#/rounds?project=${p.id}`, "data-testid": "rounds-tab" }, "Rounds and training"), " · ", h("a", { href: `#/registry?project=${p.id}` }, "Model registry")));
   const progress = h("table", { class: "table", "data-testid": "progress" }, h("thead", {}, h("tr", {}, h("th", {}, "Round"), h("th", {}, "Status"), ...STATUSES.map((s) => h("th", {}, s)), h("th", {}, "total"), h("th", {}, ""))));
   const rows = [...rounds.map((r) => ({ id: r.id as number | null, r })), { id: null, r: null as Round | null }];
   for (const { id, r } of rows) {
