@@ -15,6 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -56,6 +57,10 @@ def ensure_users(project) -> dict:
             user.set_password(demo_password())
             user.save()
         project.add_member(user, role)
+        if role == Role.MANAGER:
+            # the demo's manager may start projects (PROJECT_CREATORS=staff: users a staff member allowed)
+            allowed = Permission.objects.get(content_type__app_label="projects", codename="add_project")
+            user.user_permissions.add(allowed)
         users[username] = user
     return users
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
@@ -43,6 +43,10 @@ def test_the_small_demo_loads_every_kind_of_case_and_is_idempotent(capsys):
         assert truth[target.key_frame, int(y), int(x)] > 0, (target.pk, target.location)
     assert Round.objects.filter(project=ct.project, status="open").count() == 1
     assert authenticate(username="demo-reviewer", password="demo-pass-123") is not None
+    from annotation_app.projects.models import can_create_projects
+
+    demo = {u.username: u for u in get_user_model().objects.filter(username__startswith="demo-")}
+    assert [name for name in sorted(demo) if can_create_projects(demo[name])] == ["demo-manager"]
     assert "demo-pass-123" in capsys.readouterr().out
 
 
