@@ -27,6 +27,7 @@ from collections.abc import Iterator
 
 import numpy as np
 from celery.exceptions import Reject, SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.utils import timezone
 
@@ -63,19 +64,12 @@ def model_window(case) -> str | tuple[float, float] | None:
         return (float(window[0]), float(window[1]))
     return str(window)
 
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
 def heartbeat_s() -> float:
-    return _env_float("PROPAGATION_HEARTBEAT_S", 5.0)
+    return float(settings.PROPAGATION_HEARTBEAT_S)
 
 
 def stale_after_s() -> int:
-    return int(_env_float("PROPAGATION_STALE_AFTER_S", 60.0))
+    return int(settings.PROPAGATION_STALE_AFTER_S)
 
 
 class JobError(Exception):
@@ -277,7 +271,7 @@ def _execute(job: PropagationJob, worker: str, device: str, t0: float) -> dict:
         from medsam2.predictor import VolumePredictor
 
         # fast: bf16 (CUDA; CPUs where a probe measures it faster), early stop once the object has left.
-        fast = os.environ.get("MEDSAM2_FAST", "1").strip().lower() not in ("0", "false", "no", "off")
+        fast = settings.MEDSAM2_FAST
         predictor = VolumePredictor(model, device=device, fast=fast)
         seen = model_input(case, array)
         return predictor, predictor.init_state(seen.array, modality=seen.modality, display=seen.display)
@@ -395,7 +389,7 @@ def _run_plan(job, predictor, state, plan: sessions.Plan, prompts: dict, first: 
     timings["prompts_s"] = round(time.monotonic() - tick, 3)
     if plan.passes:
         tick = time.monotonic()
-        delay = _env_float("MEDSAM2_TEST_FRAME_DELAY_S", 0.0)
+        delay = settings.MEDSAM2_TEST_FRAME_DELAY_S
         for direction, start, max_frames in plan.passes:
             stream = predictor.propagate(
                 state, direction=direction, start_frame=start, max_frames=max_frames, should_cancel=stop.is_set
