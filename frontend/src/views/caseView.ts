@@ -18,6 +18,7 @@ import { append, clear, errorText, h, statusBadge, toast } from "../ui/dom";
 import { ReviewTools } from "./reviewTools";
 import { Workspace } from "./workspace";
 import { pacsSendPanel } from "./pacsSend";
+import { submitCheckDialog } from "./submitCheck";
 import { trackActivity } from "../services/activity";
 import { windowPresets } from "../services/windows";
 
@@ -81,10 +82,11 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   unsubs.push(() => viewer.destroy());
   // for debugging and the end-to-end test (geometry checks); not an API
   (window as unknown as { medsam2Viewer?: ViewerService }).medsam2Viewer = viewer;
+  (window as unknown as { medsam2Workspace?: Workspace }).medsam2Workspace = ws;
   const overlay = Overlay.create(viewerHost, viewer);
   unsubs.push(() => overlay.destroy());
   // review: first proposal, provenance, diff, reviewer's fix, slice comments
-  const review = new ReviewTools(api, ws, () => axis === "axial");
+  const review = new ReviewTools(api, ws, () => axis === "axial", app.me?.id ?? null);
   unsubs.push(
     () => review.destroy(),
     overlay.addLayer(review.layer()),
@@ -218,6 +220,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   const setIndex = (i: number) => void viewer.setIndex(i);
   unsubs.push(
     viewer.on("index", (i) => {
+      if (axis === "axial") ws.visit(i);
       slider.value = String(i);
       sliceLabel.textContent = `${axis === "axial" ? (kase.kind === "video" ? "frame" : "slice") : axis} ${i + 1} / ${viewer.spec?.count ?? 0}`;
       refreshOverlay();
@@ -437,10 +440,12 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
         axis === "axial" ? h("button", { "data-testid": "clear-range", title: "Clear the mask on a range of slices (undo brings it back)", onclick: () => clearSlices() }, "Clear slices…") : null,
         ws.jobRunning ? h("button", { "data-testid": "cancel-job", onclick: () => void ws.cancelJob() }, "Cancel") : null,
         h("button", { "data-testid": "save", disabled: !ws.mask?.dirty.length, onclick: () => void ws.save().catch(() => undefined) }, "Save edits"),
-        h("button", { class: "primary", "data-testid": "submit", disabled: ws.jobRunning || !t.current_revision && !ws.mask?.dirty.length, onclick: () => void ws.submit() }, "Submit (Ctrl+Enter)"),
+        h("button", { class: "primary", "data-testid": "submit", disabled: ws.jobRunning || !t.current_revision && !ws.mask?.dirty.length, onclick: () => trySubmit() }, "Submit (Ctrl+Enter)"),
       );
     }
-    if (roleAtLeast(role, "reviewer") && t.status === "submitted") {
+    if (roleAtLeast(role, "reviewer") && t.status === "submitted" && review.ownWork) {
+      actions.append(h("p", { class: "notice", "data-testid": "own-work" }, "You annotated this target: another reviewer must review it."));
+    } else if (roleAtLeast(role, "reviewer") && t.status === "submitted") {
       const comment = h("textarea", { placeholder: "Comment (required to reject)", "data-testid": "review-comment", rows: 3 });
       actions.append(
         h("div", { class: "review" }, h("h3", {}, "Review"), comment,
@@ -464,8 +469,23 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     if (t.status === "accepted" && kase.kind === "volume") side.append(pacsSendPanel(api, t, kase.project, roleAtLeast(role, "reviewer")));
   }
 
+  /** Submit, asking first (in the page) when suspect slices of the target were not visited. */
+  let submitCheck: HTMLElement | null = null;
+  function trySubmit(): void {
+    const unvisited = ws.unvisitedSuspects();
+    if (!unvisited.length) return void ws.submit();
+    submitCheck?.remove();
+    submitCheck = submitCheckDialog(unvisited, kase.kind === "video" ? "frame" : "slice", {
+      review: (f) => void (axis === "axial" ? viewer.setIndex(f) : setAxis("axial").then(() => viewer.setIndex(f))),
+      submit: () => void ws.submit(),
+    });
+    root.append(submitCheck);
+  }
+  unsubs.push(() => submitCheck?.remove());
+
   unsubs.push(
     ws.events.on("change", () => {
+      if (axis === "axial" && ws.target) ws.visit(viewer.index); // the slice in view when the mask changes
       void review.load().catch((err) => toast(errorText(err), "error"));
       renderSide();
       refreshOverlay();
@@ -492,7 +512,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
       void ws.doRedo();
     } else if (ctrl && key === "Enter") {
       e.preventDefault();
-      void ws.submit();
+      trySubmit();
     } else if (ctrl) {
       return;
     } else if (key === "ArrowUp" || key === "ArrowLeft") setIndex(viewer.index - 1);

@@ -48,6 +48,12 @@ export class Workspace {
   private firstFramesSeen = false;
   /** frames brushed since the last propagation: sent as mask prompts when propagating again */
   private editedSinceJob = new Set<number>();
+  /** axial slices of this target shown to the user (submitting with unvisited suspect slices asks) */
+  readonly visited = new Set<number>();
+  /** the slice the running job starts from (its prompt): its mask is drawn before the others */
+  private jobKeyFrame: number | null = null;
+  /** schedules the rest of a first chunk after the key slice was drawn (a frame later in the page) */
+  deferDraw: (fn: () => void) => void = (fn) => (typeof requestAnimationFrame === "function" ? requestAnimationFrame(() => fn()) : setTimeout(fn, 0));
 
   constructor(
     readonly api: ApiClient,
@@ -133,6 +139,7 @@ export class Workspace {
     this.workerProblem = null;
     this.undo.clear();
     this.editedSinceJob.clear();
+    this.visited.clear();
     this.viewing = "current";
     this.reviewFix = false;
     this.target = targetId === null ? null : (this.targets.find((t) => t.id === targetId) ?? (await this.api.get<Target>(`/api/targets/${targetId}/`)));
@@ -210,7 +217,7 @@ export class Workspace {
     });
     this.undo.push(cmd);
     this.emit();
-    await this.propagate({}, { step: false });
+    await this.propagate({}, { step: false, keyFrame: frame });
   }
 
   /**
@@ -246,7 +253,7 @@ export class Workspace {
   /** Propagate only forward (or only backward) from slice `frame`, up to the end of the case. */
   propagateFrom(frame: number, direction: "forward" | "backward"): Promise<void> {
     const last = this.kase.shape[0] - 1;
-    return this.propagate({ direction, frame_range: direction === "forward" ? [frame, last] : [0, frame] });
+    return this.propagate({ direction, frame_range: direction === "forward" ? [frame, last] : [0, frame] }, { keyFrame: frame });
   }
 
   /** Clear slices lo..hi (inclusive) as one undoable step; the cleared slices then steer the model as
@@ -286,6 +293,16 @@ export class Workspace {
     const all = this.suspectFrames();
     if (!all.length) return null;
     return all.find((f) => f > from) ?? all[0];
+  }
+
+  /** The user saw axial slice `frame` of the selected target. */
+  visit(frame: number): void {
+    if (this.target) this.visited.add(frame);
+  }
+
+  /** Suspect slices the user has not looked at yet (submit asks about them first). */
+  unvisitedSuspects(): number[] {
+    return this.suspectFrames().filter((f) => !this.visited.has(f));
   }
 
   private async stopRunningJob(): Promise<void> {
@@ -388,9 +405,10 @@ export class Workspace {
   }
 
   // --- propagation -------------------------------------------------------------------------
-  async propagate(body: Record<string, unknown> = {}, opts: { step?: boolean } = {}): Promise<void> {
+  async propagate(body: Record<string, unknown> = {}, opts: { step?: boolean; keyFrame?: number } = {}): Promise<void> {
     const target = this.target;
     if (!target) return;
+    this.jobKeyFrame = opts.keyFrame ?? target.key_frame ?? null;
     if (opts.step ?? true) this.undo.push(this.maskStep("propagation"));
     try {
       await this.flushSave();
@@ -457,8 +475,20 @@ export class Workspace {
   }
 
   private applyFrames(frames: RleFrames): void {
-    if (!this.mask) return;
-    const applied = this.mask.applyRle(frames);
+    const mask = this.mask;
+    if (!mask) return;
+    const key = this.jobKeyFrame === null ? null : String(this.jobKeyFrame);
+    if (!this.firstFramesSeen && key !== null && key in frames && Object.keys(frames).length > 1) {
+      // the first poll brought the key slice with propagated ones: draw the key slice by itself first
+      const { [key]: keyRle, ...rest } = frames;
+      this.applyFrames({ [key]: keyRle });
+      const job = this.job;
+      this.deferDraw(() => {
+        if (this.mask === mask && this.job?.id === job?.id && this.jobRunning) this.applyFrames(rest);
+      });
+      return;
+    }
+    const applied = mask.applyRle(frames);
     for (const [k, v] of Object.entries(frames)) {
       if (v && !Array.isArray(v)) {
         const s = v as { object_score?: number; iou?: number };
