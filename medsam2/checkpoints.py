@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from medsam2.configs import DEFAULT_CONFIG, get_config
+
 __all__ = [
     "CHECKPOINT_FILENAME",
     "HF_REPO_ID",
@@ -17,8 +19,8 @@ __all__ = [
     "download_medsam2",
 ]
 
-HF_REPO_ID = "wanglab/MedSAM2"
-CHECKPOINT_FILENAME = "MedSAM2_latest.pt"
+# MedSAM2's published weights, as its config names them (medsam2.configs: medsam2_t512.hub_weights)
+HF_REPO_ID, CHECKPOINT_FILENAME = get_config(DEFAULT_CONFIG).hub_weights.rsplit("/", 1)
 
 
 class CheckpointError(RuntimeError):

@@ -90,6 +90,9 @@ class ModelConfig:
     # the weights shipped for this config: a file name in medsam2/weights/ (or an absolute path); ""
     # when none ships (MedSAM2's own file is fetched with ``medsam2 download`` and passed explicitly)
     weights: str = ""
+    # where the official weights of this config are published: "<hub repo id>/<file>" on the Hugging
+    # Face Hub (fetched by ``medsam2 download``); "" when there are none
+    hub_weights: str = ""
 
     @property
     def weights_path(self) -> Path | None:
@@ -143,7 +146,8 @@ def pretrained_weights(name: str | ModelConfig = PRETRAINED_DEFAULT) -> tuple[Pa
     cfg = get_config(name)
     path = cfg.weights_path
     if path is None:
-        raise LookupError(f"model config {cfg.name!r} ships no weights; pass a checkpoint file")
+        fetch = f" (fetch {cfg.hub_weights} with `medsam2 download`)" if cfg.hub_weights else ""
+        raise LookupError(f"model config {cfg.name!r} ships no weights; pass a checkpoint file{fetch}")
     return path, cfg
 
 
@@ -152,7 +156,7 @@ def list_configs() -> list[str]:
     return sorted(_REGISTRY)
 
 
-register_config(ModelConfig(name="medsam2_t512", image_size=512))
+register_config(ModelConfig(name="medsam2_t512", image_size=512, hub_weights="wanglab/MedSAM2/MedSAM2_latest.pt"))
 register_config(ModelConfig(name="sam2.1_t1024", image_size=1024))
 register_config(
     ModelConfig(

@@ -163,3 +163,27 @@ test("a reviewer sees proposal, final and diff, fixes a slice, pins a comment; t
 
   assert.deepEqual(problems, [], "no console errors");
 });
+
+test("a reviewer who annotated a target is told that another reviewer must review it", async () => {
+  const { context, page } = await signIn("demo-reviewer");
+  const csrf = (await context.cookies()).find((c) => c.name === "csrftoken").value;
+  const post = async (url, data) => {
+    const res = await page.request.fetch(`${BASE_URL}${url}`, { method: "POST", headers: { "X-CSRFToken": csrf }, data });
+    assert.ok(res.ok(), `${url} -> ${res.status()} ${await res.text()}`);
+    return res.json();
+  };
+  const kase = await api(page, `/api/cases/${REVIEW.case}/`);
+  const target = await post("/api/targets/", { case: kase.id, label: "lesion" });
+  const [, height, width] = kase.shape;
+  const runs = [width * 2 + 2, 3, height * width - width * 2 - 5]; // 3 voxels on frame 0
+  await post("/api/mask-revisions/", { target: target.id, slices: { 0: { rle: runs } } });
+  await post(`/api/targets/${target.id}/submit/`, {});
+  await page.goto(`${BASE_URL}/#/cases/${kase.id}?target=${target.id}`);
+  await page.waitForSelector("[data-testid=own-work]");
+  assert.equal(await page.$("[data-testid=accept]"), null, "no Accept button on one's own work");
+  // and the server agrees
+  const res = await page.request.fetch(`${BASE_URL}/api/targets/${target.id}/accept/`, { method: "POST", headers: { "X-CSRFToken": csrf }, data: {} });
+  assert.equal(res.status(), 403);
+  await context.close();
+  assert.deepEqual(problems, [], "no console errors");
+});

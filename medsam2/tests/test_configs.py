@@ -16,7 +16,12 @@ def test_the_bootstrap_config_names_its_shipped_weights_and_the_weights_module_a
     assert meta["config"] == cfg.name and meta["image_size"] == cfg.image_size == 128
 
 
-def test_a_config_without_shipped_weights_says_so():
+def test_a_config_without_shipped_weights_says_so_and_where_its_weights_are_published():
+    from medsam2.checkpoints import CHECKPOINT_FILENAME, HF_REPO_ID
+
     assert get_config("medsam2_t512").weights_path is None
-    with pytest.raises(LookupError, match="'medsam2_t512' ships no weights"):
+    with pytest.raises(LookupError, match="'medsam2_t512' ships no weights; .*wanglab/MedSAM2/MedSAM2_latest.pt"):
         pretrained_weights("medsam2_t512")
+    # `medsam2 download` fetches what the config names
+    assert (HF_REPO_ID, CHECKPOINT_FILENAME) == ("wanglab/MedSAM2", "MedSAM2_latest.pt")
+    assert get_config("test_tiny").hub_weights == "" and get_config("test_tiny").weights_path is None

@@ -8,7 +8,7 @@
 import { roleAtLeast } from "../app";
 import { Emitter } from "../lib/pubsub";
 import { ApiError, type ApiClient } from "../services/api";
-import type { FrameScore, MaskRevision, Role, SliceComment } from "../types";
+import type { FrameScore, MaskRevision, Prompt, Role, SliceComment } from "../types";
 import { h } from "../ui/dom";
 import { MaskStore, type RleFrames } from "../viewer/maskStore";
 import type { OverlayLayer } from "../viewer/overlay";
@@ -35,6 +35,8 @@ export class ReviewTools {
   proposalId: number | null = null;
   showDiff = false;
   pinArmed = false;
+  /** the signed-in user annotated this target (prompts or their own masks): they may not review it */
+  ownWork = false;
   private proposal: MaskStore | null = null;
   private comparedWith: number | null | undefined = undefined;
   private loadedFor: number | null = null;
@@ -46,6 +48,7 @@ export class ReviewTools {
     private readonly api: ApiClient,
     private readonly ws: Workspace,
     private readonly isAxial: () => boolean,
+    private readonly me: number | null = null,
   ) {}
 
   destroy(): void {
@@ -72,14 +75,19 @@ export class ReviewTools {
     this.pinArmed = false;
     this.commentText = null;
     this.comparedWith = undefined;
+    this.ownWork = false;
     if (!target) return this.emit();
-    const [models, comments] = await Promise.all([
-      this.api.list<Revision>("/api/mask-revisions/", { target: target.id, source: "model" }),
+    const [revisions, comments, prompts] = await Promise.all([
+      this.api.list<Revision>("/api/mask-revisions/", { target: target.id }),
       this.api.list<SliceComment>("/api/slice-comments/", { target: target.id }),
+      this.api.list<Prompt & { author?: number | null }>("/api/prompts/", { target: target.id }),
     ]);
     if (this.destroyed || this.loadedFor !== id) return;
     this.comments = comments;
-    models.sort((a, b) => a.number - b.number);
+    // the server's rule (Target.is_work_of): own prompts, or own masks other than a review fix
+    const mine = (author: number | null | undefined) => this.me !== null && author === this.me;
+    this.ownWork = prompts.some((p) => mine(p.author)) || revisions.some((r) => r.source !== "review" && mine((r as { author?: number | null }).author));
+    const models = revisions.filter((r) => r.source === "model").sort((a, b) => a.number - b.number);
     for (const m of models) Object.assign(this.scores, m.frame_scores ?? {});
     if (models.length) {
       this.proposalId = models[0].id;
@@ -187,7 +195,7 @@ export class ReviewTools {
     const t = this.ws.target;
     const box = h("div", { class: "review-tools", "data-testid": "review-tools" });
     if (!t) return box;
-    const reviewer = roleAtLeast(role, "reviewer") && t.status === "submitted";
+    const reviewer = roleAtLeast(role, "reviewer") && t.status === "submitted" && !this.ownWork;
     if (this.proposalId !== null && t.current_revision && t.current_revision.id !== this.proposalId) {
       const here = this.frameDiff(frame);
       box.append(
