@@ -225,6 +225,16 @@ MEDSAM2_CHECKPOINT = env_str("MEDSAM2_CHECKPOINT", "")
 MEDSAM2_CONFIG = env_str("MEDSAM2_CONFIG", "medsam2_t512")
 MEDSAM2_DEVICE = env_str("MEDSAM2_DEVICE", "")
 
+# --- Fine-tuning on the `training` queue (inference_worker/training.py; README "The learning loop").
+# A run may last many hours: its own time limit, a heartbeat on the row every TRAINING_HEARTBEAT_S, and a
+# run whose heartbeat is older than TRAINING_STALE_AFTER_S is sent again by the workers' recovery loop
+# and resumes from its last checkpoint in storage (a late broker redelivery is refused by the claim).
+TRAINING_TIME_LIMIT_S = env_int("TRAINING_TIME_LIMIT_S", 48 * 3600)
+TRAINING_HEARTBEAT_S = env_int("TRAINING_HEARTBEAT_S", 10)
+TRAINING_STALE_AFTER_S = env_int("TRAINING_STALE_AFTER_S", 120)
+TRAINING_PROGRESS_S = env_int("TRAINING_PROGRESS_S", 3)
+TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3)
+
 # --- The workers (inference_worker/), read here once like every setting (lib/env.py: a bad value fails
 # at start instead of falling back silently). MEDSAM2_DEVICE above: "" = the one rule in
 # model_cache.choose_device (cuda when a GPU is visible and torch is a CUDA build, else cpu).

@@ -44,6 +44,7 @@ from django.utils import timezone
 from annotation_app.propagation import realtime
 from annotation_app.propagation.models import JobStatus, PropagationJob
 from annotation_app.propagation.services import SHARED_GPU_QUEUE, send_job
+from annotation_app.rounds.lifecycle import requeue_stale_runs
 from inference_worker.model_cache import choose_device
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ class _Presence(threading.Thread):
                 if time.monotonic() >= next_recovery:
                     next_recovery = time.monotonic() + self.interval
                     requeue_stale_jobs()
+                    requeue_stale_runs()  # training runs of lost workers (rounds/lifecycle.py)
             except Exception as exc:  # never let the loop die; try again next interval
                 log.warning("recovery loop: %s", exc)
             finally:

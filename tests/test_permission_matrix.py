@@ -191,7 +191,34 @@ def world(project, other_project, owner, manager, reviewer, annotator, outsider,
         target=submitted, author=reviewer, frame=0, x=2.0, y=3.0, text="check the rim"
     )
     world.extras.update(_pacs_objects(project, annotator, reviewer))
+    world.extras.update(_learning_loop_objects(world))
     return world
+
+
+def _learning_loop_objects(w: World) -> dict:
+    """The closed round's frozen snapshot, a held-out case and a case to mark, a version that was active
+    before (for a rollback) and the activation log."""
+    from annotation_app.rounds.models import HeldOutCase
+
+    Round.objects.filter(pk=w.old_round.pk).update(snapshot={"train": [w.revision.pk], "held_out": []},
+                                                  snapshot_hash="0" * 64)  # fmt: skip
+    w.old_round.refresh_from_db()
+    spare = Case.objects.create(project=w.project, name="case 3", modality="CT", shape=[4, 8, 8], status="ready")
+    held = Case.objects.create(project=w.project, name="case 4", modality="CT", shape=[4, 8, 8], status="ready")
+    earlier = ModelVersion.objects.create(
+        project=w.project, name="v0", checkpoint_key=w.model_version.checkpoint_key, verified_at=timezone.now()
+    )
+    current = ModelVersion.objects.create(
+        project=w.project, name="v0.1", checkpoint_key=w.model_version.checkpoint_key, verified_at=timezone.now()
+    )
+    earlier.activate(by=w.users[Role.ADMIN], reason="the first model")
+    current.activate(by=w.users[Role.ADMIN], reason="better")
+    return {
+        "held_out": HeldOutCase.objects.create(project=w.project, case=held),
+        "unmarked_case": spare,
+        "earlier_version": earlier,
+        "activation": earlier.activations.get(),
+    }
 
 
 def _pacs_objects(project, annotator, reviewer) -> dict:
@@ -339,6 +366,20 @@ ROWS: list[Row] = [
         body=lambda w: {"name": "v1 (bootstrap)"},
     ),
     Row("activate a model version", "post", "/api/model-versions/{w.model_version.pk}/activate/", Role.ADMIN),
+    Row(
+        "promote a model version",
+        "post",
+        "/api/model-versions/{w.model_version.pk}/promote/",
+        Role.ADMIN,
+        body=lambda w: {"reason": "the admin's call"},
+    ),
+    Row(
+        "roll back to an earlier model version",
+        "post",
+        "/api/model-versions/{w.extras[earlier_version].pk}/rollback/",
+        Role.ADMIN,
+        body=lambda w: {"reason": "the new one misses lesions"},
+    ),
     Row("delete a model version", "delete", "/api/model-versions/{w.model_version.pk}/", Role.ADMIN, ok=204),
     # --- training runs
     Row(
@@ -355,9 +396,43 @@ ROWS: list[Row] = [
         "/api/training-runs/",
         Role.ADMIN,
         ok=201,
-        body=lambda w: {"project": w.project.pk, "round": w.old_round.pk, "hyperparameters": {"epochs": 1}},
+        body=lambda w: {"project": w.project.pk, "round": w.old_round.pk, "hyperparameters": {"steps": 10}},
     ),
     Row("cancel a training run", "post", "/api/training-runs/{w.training_run.pk}/cancel/", Role.ADMIN),
+    Row(
+        "train a round",
+        "post",
+        "/api/rounds/{w.old_round.pk}/train/",
+        Role.ADMIN,
+        ok=201,
+        body=lambda w: {"hyperparameters": {"steps": 10}},
+    ),
+    # --- held-out cases and the activation log
+    Row(
+        "list held-out cases",
+        "get",
+        "/api/held-out-cases/",
+        Role.ANNOTATOR,
+        own_ids=lambda w: {w.extras["held_out"].pk},
+    ),
+    Row("read a held-out case", "get", "/api/held-out-cases/{w.extras[held_out].pk}/", Role.ANNOTATOR),
+    Row(
+        "hold a case out",
+        "post",
+        "/api/held-out-cases/",
+        Role.MANAGER,
+        ok=201,
+        body=lambda w: {"case": w.extras["unmarked_case"].pk},
+    ),
+    Row("stop holding a case out", "delete", "/api/held-out-cases/{w.extras[held_out].pk}/", Role.MANAGER, ok=204),
+    Row(
+        "list model activations",
+        "get",
+        "/api/model-activations/",
+        Role.ANNOTATOR,
+        own_ids=lambda w: {w.extras["activation"].pk},
+    ),
+    Row("read a model activation", "get", "/api/model-activations/{w.extras[activation].pk}/", Role.ANNOTATOR),
     # --- targets
     Row(
         "list targets",

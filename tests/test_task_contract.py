@@ -23,12 +23,7 @@ def registered_names() -> set[str]:
     return {name for name in app.tasks if not name.startswith("celery.")}
 
 
-#: issue 14: the fine-tuning worker is not written yet (strict: this fails once it is, so remove it then)
-NOT_YET = pytest.mark.xfail(strict=True, reason="issue 14: no worker defines fine_tune yet")
-SENT = [pytest.param(t, marks=NOT_YET) if t is contract.FINE_TUNE else t for t in contract.ALL]
-
-
-@pytest.mark.parametrize("task", SENT, ids=lambda t: t.name)
+@pytest.mark.parametrize("task", contract.ALL, ids=lambda t: t.name)
 def test_every_task_the_web_sends_is_registered_by_a_worker_with_the_contracts_arguments(task):
     assert task.name in registered_names(), f"no worker registers {task.name}"
     worker = app.tasks[task.name]
@@ -103,3 +98,11 @@ def test_a_worker_function_whose_arguments_differ_from_the_contract_is_refused()
         @contract.contract_task(contract.PROPAGATE)
         def propagate_target(target_id: int) -> None:  # the contract's argument is job_id
             raise AssertionError("never registered")
+
+
+@pytest.mark.slow
+def test_a_real_worker_on_every_queue_registers_every_task_the_web_sends(start_celery_worker):
+    worker = start_celery_worker(queues=contract.QUEUES, env={"MEDSAM2_DEVICE": "cpu"}, name="contract")
+    registered = app.control.inspect([worker.name], timeout=10).registered() or {}
+    missing = sorted(set(contract.BY_NAME) - set(registered.get(worker.name, [])))
+    assert missing == [], f"no worker registers {missing}"

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from annotation_app.rounds.models import ModelVersion, Round, TrainingRun
+from annotation_app.rounds.models import HeldOutCase, ModelActivation, ModelVersion, Round, TrainingRun
 
 
 @admin.register(Round)
@@ -15,6 +15,8 @@ class RoundAdmin(admin.ModelAdmin):
         "closed_at",
     ]
     list_filter = ["status", "project"]
+    # status, pin and snapshot move only through rounds/lifecycle.py
+    readonly_fields = ["status", "closed_at", "snapshot", "snapshot_hash"]
 
 
 @admin.register(ModelVersion)
@@ -22,8 +24,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ["name", "project", "status", "config_name", "created_at"]
     list_filter = ["status", "project"]
     search_fields = ["name", "checkpoint_key", "sha256"]
-    # The status moves only through ModelVersion.activate(), which keeps one active model per project.
-    readonly_fields = ["status", "created_at"]
+    # The status moves only through ModelVersion.activate(), which keeps one active model per project;
+    # the checkpoint key is checked by the model's clean() (a storage key of the project, never a path).
+    readonly_fields = ["status", "status_reason", "verified_at", "created_at", "round", "snapshot_hash",
+                       "hyperparameters", "code_version", "training_run"]
 
 
 @admin.register(TrainingRun)
@@ -39,4 +43,35 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "created_at",
         "started_at",
         "finished_at",
+        "step",
+        "total_steps",
+        "history",
+        "worker",
+        "heartbeat_at",
+        "attempts",
+        "checkpoint_key",
+        "error",
     ]
+
+
+@admin.register(HeldOutCase)
+class HeldOutCaseAdmin(admin.ModelAdmin):
+    list_display = ["case", "project", "source", "marked_by", "created_at"]
+    list_filter = ["source", "project"]
+
+
+@admin.register(ModelActivation)
+class ModelActivationAdmin(admin.ModelAdmin):
+    """The log of active-model changes: read only (ModelVersion.activate writes it)."""
+
+    list_display = ["version", "previous", "kind", "by", "created_at"]
+    list_filter = ["kind", "project"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -141,3 +141,17 @@ def test_an_averaged_run_resumes_to_the_same_average_and_ships_it(tmp_path):
     assert resumed.global_step == 10
     for (key, a), b in zip(model.state_dict().items(), ref_model.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-5), key
+
+
+def test_every_checkpoint_is_reported_with_its_global_step_and_a_resume_says_where_it_started(tmp_path):
+    torch.manual_seed(1)
+    model = build_model("test_tiny")
+    data = ClipDataset([_blob_case(i) for i in range(3)], image_size=64, num_frames=3, clips_per_epoch=5, seed=3)
+    seen = []
+    cfg = _fast_cfg(epochs=2, checkpoint_every=2)
+    cut = train(cfg, model, data, tmp_path, should_cancel=lambda: len(seen) >= 3,
+                on_checkpoint=lambda path, step: seen.append((path.name, step)))
+    assert seen == [("checkpoint.pt", 2), ("checkpoint.pt", 4), ("checkpoint.pt", 5), ("checkpoint.pt", 5)]
+    assert cut.cancelled and cut.resumed_from == 0
+    resumed = train(cfg, build_model("test_tiny"), data, tmp_path)
+    assert resumed.resumed_from == 5 and resumed.global_step == 10

@@ -83,6 +83,7 @@ class TrainResult:
     checkpoint_path: Path
     wall_seconds: float
     cpu_seconds: float
+    resumed_from: int = 0  # the global step the run started at (0 unless it resumed a checkpoint)
 
 
 ProgressFn = Callable[[int, int, float], Any]
@@ -139,8 +140,8 @@ class WeightAverage:
 
 
 def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Path,
-          progress: ProgressFn | None = None, should_cancel: Callable[[], bool] | None = None
-          ) -> TrainResult:
+          progress: ProgressFn | None = None, should_cancel: Callable[[], bool] | None = None,
+          on_checkpoint: Callable[[Path, int], Any] | None = None) -> TrainResult:
     """Train ``model`` in place; see the module docstring for checkpoint/resume semantics.
 
     Args:
@@ -148,6 +149,8 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
             epoch and ``set_epoch(epoch)``.
         progress: called after every step with (epoch, step in epoch, loss); may raise to abort.
         should_cancel: polled before every step; True -> checkpoint and return ``cancelled``.
+        on_checkpoint: called with (checkpoint path, global step) after every checkpoint is written,
+            e.g. to copy it to storage that outlives the machine.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,6 +175,7 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
         epoch, step, losses = state["epoch"], state["step"], list(state["losses"])
         if ema is not None:
             ema.load_state_dict(state["ema"])
+    resumed_from = epoch * steps_per_epoch + step
 
     def checkpoint(ep: int, st: int) -> None:
         _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -179,6 +183,8 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
                       "epoch": ep, "step": st, "losses": losses,
                       "ema": ema.state_dict() if ema is not None else None,
                       "config": dataclasses.asdict(cfg)}, ckpt_path)
+        if on_checkpoint is not None:
+            on_checkpoint(ckpt_path, ep * steps_per_epoch + st)
 
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
@@ -244,4 +250,5 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
         _save_final(model, model_path)
     return TrainResult(global_step=epoch * steps_per_epoch + step, total_steps=total, epoch=epoch,
                        cancelled=cancelled, losses=losses, model_path=model_path, checkpoint_path=ckpt_path,
-                       wall_seconds=time.perf_counter() - t_wall, cpu_seconds=time.process_time() - t_cpu)
+                       wall_seconds=time.perf_counter() - t_wall, cpu_seconds=time.process_time() - t_cpu,
+                       resumed_from=resumed_from)

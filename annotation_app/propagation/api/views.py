@@ -69,6 +69,8 @@ class TargetPropagateViewSet(ProjectScopedViewSet):
         case = target.case
         if case.status != CaseStatus.READY:
             raise Conflict(f"case {case.pk} is {case.status}; only ready cases can be propagated")
+        if target.round is not None:
+            target.round.refuse_model_help()  # 409 in the manual-baseline round
         if target.status not in EDITABLE:
             raise Conflict(f"target is {target.status}; it cannot be propagated until a reviewer rejects it")
         frame_range = body.get("frame_range")

@@ -1,13 +1,22 @@
-"""Serializers for rounds, model versions and training runs."""
+"""Serializers for rounds, held-out cases, model versions (and their activations) and training runs."""
 
 from django.core.files.storage import default_storage
 from rest_framework import serializers
 
+from annotation_app.imaging.models import Case
 from annotation_app.lib.serializers import ScopedPrimaryKeyRelatedField, StrictModelSerializer
 from annotation_app.lib.storage_keys import StorageKeyError, check_storage_key
 from annotation_app.projects.models import Project
-from annotation_app.rounds.models import ModelVersion, Round, TrainingRun, checkpoint_prefix
+from annotation_app.rounds.models import (
+    HeldOutCase,
+    ModelActivation,
+    ModelVersion,
+    Round,
+    TrainingRun,
+    checkpoint_prefix,
+)
 from medsam2.configs import list_configs
+from medsam2.training.recipe import FineTuneSettings, SettingsError
 
 
 def _same_project(attrs: dict, project: Project, *names: str) -> None:
@@ -21,9 +30,12 @@ def _same_project(attrs: dict, project: Project, *names: str) -> None:
 
 
 class RoundSerializer(StrictModelSerializer):
+    """A round pins its model when it opens (model_version: the active one unless named); closing it
+    freezes `snapshot` ({"train": [revision ids], "held_out": [...]}) and its `snapshot_hash`."""
+
     project = ScopedPrimaryKeyRelatedField(project_path="", queryset=Project.objects.all())
     model_version = ScopedPrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), required=False, allow_null=True)
-    create_only_fields = ("project",)
+    create_only_fields = ("project", "model_version")
 
     class Meta:
         model = Round
@@ -36,8 +48,10 @@ class RoundSerializer(StrictModelSerializer):
             "is_manual_baseline",
             "opened_at",
             "closed_at",
+            "snapshot",
+            "snapshot_hash",
         ]
-        read_only_fields = ["id", "number", "status", "opened_at", "closed_at"]
+        read_only_fields = ["id", "number", "status", "opened_at", "closed_at", "snapshot", "snapshot_hash"]
         # "One open round per project" is checked by the view under a lock (409), and by the database.
         validators: list = []
 
@@ -84,6 +98,10 @@ class ModelVersionSerializer(StrictModelSerializer):
             "status",
             "status_reason",
             "verified_at",
+            "round",
+            "snapshot_hash",
+            "hyperparameters",
+            "code_version",
             "created_by",
             "created_at",
         ]
@@ -94,6 +112,10 @@ class ModelVersionSerializer(StrictModelSerializer):
             "status",
             "status_reason",
             "verified_at",
+            "round",
+            "snapshot_hash",
+            "hyperparameters",
+            "code_version",
             "created_by",
             "created_at",
         ]
@@ -156,10 +178,53 @@ class ModelUploadSerializer(serializers.Serializer):
         return attrs
 
 
+class ModelActivationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelActivation
+        fields = ["id", "project", "version", "previous", "kind", "by", "reason", "created_at"]
+        read_only_fields = fields
+
+
+class ReasonSerializer(serializers.Serializer):
+    """Why an admin promotes or rolls back (kept in the activation log)."""
+
+    reason = serializers.CharField(max_length=2000)
+
+
+class HeldOutCaseSerializer(StrictModelSerializer):
+    case = ScopedPrimaryKeyRelatedField(queryset=Case.objects.all())
+    project_source = "case__project"
+
+    class Meta:
+        model = HeldOutCase
+        fields = ["id", "project", "case", "source", "marked_by", "created_at"]
+        read_only_fields = ["id", "project", "source", "marked_by", "created_at"]
+        validators: list = []  # a case marked twice is a 409 from the database
+
+
+class TrainRoundSerializer(serializers.Serializer):
+    hyperparameters = serializers.JSONField(required=False, default=dict)
+
+    def validate_hyperparameters(self, value):
+        return _check_settings(value)
+
+
+def _check_settings(value):
+    if not isinstance(value, dict):
+        raise serializers.ValidationError("hyperparameters must be an object.")
+    try:
+        FineTuneSettings.from_dict(value)
+    except SettingsError as exc:
+        raise serializers.ValidationError(str(exc)) from None
+    return value
+
+
 class TrainingRunSerializer(StrictModelSerializer):
+    """A run trains the round's pinned model on the round's snapshot; `hyperparameters` may set any of
+    medsam2.training.recipe.FineTuneSettings (the rest follow the published recipe)."""
+
     project = ScopedPrimaryKeyRelatedField(project_path="", queryset=Project.objects.all())
-    round = ScopedPrimaryKeyRelatedField(queryset=Round.objects.all(), required=False, allow_null=True)
-    base_model = ScopedPrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), required=False, allow_null=True)
+    round = ScopedPrimaryKeyRelatedField(queryset=Round.objects.all())
 
     class Meta:
         model = TrainingRun
@@ -179,9 +244,34 @@ class TrainingRunSerializer(StrictModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "step",
+            "total_steps",
+            "loss",
+            "learning_rate",
+            "eta_s",
+            "last_validation",
+            "history",
+            "worker",
+            "heartbeat_at",
+            "attempts",
+            "checkpoint_key",
+            "error",
         ]
         read_only_fields = [
             "id",
+            "base_model",
+            "step",
+            "total_steps",
+            "loss",
+            "learning_rate",
+            "eta_s",
+            "last_validation",
+            "history",
+            "worker",
+            "heartbeat_at",
+            "attempts",
+            "checkpoint_key",
+            "error",
             "status",
             "progress",
             "metrics",
@@ -195,10 +285,8 @@ class TrainingRunSerializer(StrictModelSerializer):
         ]
 
     def validate_hyperparameters(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("hyperparameters must be an object.")
-        return value
+        return _check_settings(value)
 
     def validate(self, attrs):
-        _same_project(attrs, attrs["project"], "round", "base_model")
+        _same_project(attrs, attrs["project"], "round")
         return attrs

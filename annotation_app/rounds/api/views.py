@@ -1,4 +1,5 @@
-"""Rounds (managers open and close them), model versions and training runs (admins).
+"""Rounds (managers open and close them; rounds/lifecycle.py), held-out cases (managers), model versions,
+their activation log and training runs (admins).
 
 A training run is created as a queued row; the fine-tuning task (lib/tasks.py: FINE_TUNE) is sent once
 the row is committed, so the web process never imports the worker code (or torch). A model version is
@@ -22,21 +23,27 @@ from annotation_app.lib import tasks
 from annotation_app.lib.errors import Conflict
 from annotation_app.lib.roles import Role
 from annotation_app.lib.viewsets import CreateReadViewSet, ProjectScopedViewSet
-from annotation_app.projects.models import Project
+from annotation_app.rounds import lifecycle
 from annotation_app.rounds.api.serializers import (
+    HeldOutCaseSerializer,
+    ModelActivationSerializer,
     ModelUploadSerializer,
     ModelVersionSerializer,
     ProjectOnlySerializer,
+    ReasonSerializer,
     RoundSerializer,
     TrainingRunSerializer,
+    TrainRoundSerializer,
 )
 from annotation_app.rounds.models import (
+    ActivationKind,
+    HeldOutCase,
+    ModelActivation,
     ModelStatus,
     ModelVersion,
     Round,
     RoundStatus,
     TrainingRun,
-    TrainingStatus,
     checkpoint_prefix,
 )
 
@@ -46,31 +53,57 @@ class RoundViewSet(ProjectScopedViewSet):
     serializer_class = RoundSerializer
     filterset_fields = ["project", "status", "is_manual_baseline"]
     ordering_fields = ["number", "opened_at", "id"]
-    required_roles = {"close": Role.MANAGER}
+    required_roles = {"close": Role.MANAGER, "train": Role.ADMIN}
 
     def perform_create(self, serializer):
-        project = serializer.validated_data["project"]
-        self.check_create_permission(project.pk)
+        data = serializer.validated_data
+        self.check_create_permission(data["project"].pk)
+        serializer.instance = lifecycle.open_round(
+            data["project"], is_manual_baseline=data.get("is_manual_baseline", False),
+            model_version=data.get("model_version"),
+        )  # fmt: skip
+
+    def perform_update(self, serializer):
+        """Only an open round may change whether it is the manual baseline (its pin follows)."""
+        round_ = serializer.instance
+        if round_.status != RoundStatus.OPEN:
+            raise Conflict(f"round {round_.number} is {round_.status}; only an open round can be changed")
+        baseline = serializer.validated_data.get("is_manual_baseline", round_.is_manual_baseline)
+        pin = None if baseline else (round_.model_version or ModelVersion.active_for(round_.project_id))
         with transaction.atomic():
-            # Lock the project row: two managers opening a round at once take turns, so the second
-            # sees the first one's open round (409) instead of racing it for the same number.
-            Project.objects.select_for_update().filter(pk=project.pk).first()
-            if Round.objects.filter(project=project, status=RoundStatus.OPEN).exists():
-                raise Conflict("this project already has an open round; close it first")
-            extra = {"number": Round.next_number(project.pk)}
-            if "model_version" not in serializer.validated_data and not serializer.validated_data.get(
-                "is_manual_baseline"
-            ):
-                # A model-assisted round records the model it starts with (None if none is active).
-                extra["model_version"] = ModelVersion.active_for(project.pk)
-            serializer.save(**extra)
+            serializer.save(model_version=pin)
 
     @extend_schema(request=None, responses={200: RoundSerializer})
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
-        round_ = self.get_object()
-        round_.close()
+        """Close the round and freeze its training snapshot."""
+        round_ = lifecycle.close_round(self.get_object())
         return Response(self.get_serializer(round_).data)
+
+    @extend_schema(request=TrainRoundSerializer, responses={201: TrainingRunSerializer})
+    @action(detail=True, methods=["post"])
+    def train(self, request, pk=None):
+        """Fine-tune the round's pinned model on its snapshot (a queued training run)."""
+        round_ = self.get_object()
+        body = self.action_data(TrainRoundSerializer)
+        run = lifecycle.start_training(round_, request.user, body["hyperparameters"], celery_task_id=str(uuid.uuid4()))
+        return Response(TrainingRunSerializer(run, context=self.get_serializer_context()).data, status=201)
+
+
+class HeldOutCaseViewSet(ProjectScopedViewSet):
+    """Cases never trained on (their accepted masks are the evaluation set); managers mark and unmark."""
+
+    queryset = HeldOutCase.objects.all()
+    serializer_class = HeldOutCaseSerializer
+    filterset_fields = ["project", "case", "source"]
+    ordering_fields = ["case", "id"]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def perform_create(self, serializer):
+        case = serializer.validated_data["case"]
+        self.check_create_permission(case.project_id)
+        with transaction.atomic():
+            serializer.save(project_id=case.project_id, marked_by=self.request.user, source=HeldOutCase.Source.MANAGER)
 
 
 class ModelVersionViewSet(ProjectScopedViewSet):
@@ -85,6 +118,8 @@ class ModelVersionViewSet(ProjectScopedViewSet):
         "destroy": Role.ADMIN,
         "activate": Role.ADMIN,
         "upload": Role.ADMIN,
+        "promote": Role.ADMIN,
+        "rollback": Role.ADMIN,
     }
 
     def perform_create(self, serializer):
@@ -127,8 +162,35 @@ class ModelVersionViewSet(ProjectScopedViewSet):
     @action(detail=True, methods=["post"])
     def activate(self, request, pk=None):
         version = self.get_object()
-        version.activate()
+        version.activate(by=request.user)
         return Response(self.get_serializer(version).data)
+
+    @extend_schema(request=ReasonSerializer, responses={200: ModelVersionSerializer})
+    @action(detail=True, methods=["post"])
+    def promote(self, request, pk=None):
+        """Make any verified version active, whatever the gate said; who and why are logged."""
+        version = self.get_object()
+        reason = self.action_data(ReasonSerializer)["reason"]
+        version.activate(by=request.user, kind=ActivationKind.PROMOTE, reason=reason)
+        return Response(self.get_serializer(version).data)
+
+    @extend_schema(request=ReasonSerializer, responses={200: ModelVersionSerializer})
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        """Make an earlier active version active again; who and why are logged."""
+        version = self.get_object()
+        version.roll_back_to(request.user, self.action_data(ReasonSerializer)["reason"])
+        return Response(self.get_serializer(version).data)
+
+
+class ModelActivationViewSet(ProjectScopedViewSet):
+    """The log of every change of a project's active model (read-only)."""
+
+    queryset = ModelActivation.objects.select_related("version", "previous")
+    serializer_class = ModelActivationSerializer
+    filterset_fields = ["project", "version", "kind"]
+    ordering_fields = ["created_at", "id"]
+    http_method_names = ["get", "head", "options"]
 
 
 class TrainingRunFilter(django_filters.FilterSet):
@@ -145,21 +207,16 @@ class TrainingRunViewSet(CreateReadViewSet):
     required_roles = {"create": Role.ADMIN, "cancel": Role.ADMIN}
 
     def perform_create(self, serializer):
-        project = serializer.validated_data["project"]
-        self.check_create_permission(project.pk)
-        task_id = str(uuid.uuid4())
-        with transaction.atomic():
-            run = serializer.save(requested_by=self.request.user, celery_task_id=task_id)
-            tasks.send(tasks.FINE_TUNE, run.pk, task_id=task_id)
+        data = serializer.validated_data
+        self.check_create_permission(data["project"].pk)
+        serializer.instance = lifecycle.start_training(
+            data["round"], self.request.user, data.get("hyperparameters"), celery_task_id=str(uuid.uuid4())
+        )
 
     @extend_schema(request=None, responses={200: TrainingRunSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        """Stop a run: at once when queued, before its next step when running (its checkpoint is kept)."""
         run = self.get_object()
-        finished = [TrainingStatus.SUCCEEDED, TrainingStatus.FAILED, TrainingStatus.CANCELLED]
-        if run.status in finished:
-            raise Conflict(f"training run is {run.status}; nothing to cancel")
-        TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
-        TrainingRun.objects.filter(pk=run.pk, status=TrainingStatus.QUEUED).update(status=TrainingStatus.CANCELLED)
-        run.refresh_from_db()
+        run.request_cancel()
         return Response(self.get_serializer(run).data)

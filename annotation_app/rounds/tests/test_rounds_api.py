@@ -3,8 +3,9 @@
 import pytest
 
 from annotation_app.lib import tasks
+from annotation_app.rounds import lifecycle
 from annotation_app.rounds.models import ModelVersion, Round, TrainingRun
-from annotation_app.rounds.tests.factories import make_version, stored_checkpoint
+from annotation_app.rounds.tests.factories import make_version, stored_checkpoint, trainable_round
 
 
 @pytest.mark.django_db
@@ -23,8 +24,7 @@ def test_rounds_open_with_the_next_number_one_at_a_time(project, manager, client
 
 @pytest.mark.django_db
 def test_closing_a_closed_round_is_a_conflict(project, manager, client_for):
-    round_ = Round.objects.create(project=project, number=1)
-    round_.close()
+    round_ = lifecycle.close_round(Round.objects.create(project=project, number=1))
     assert client_for(manager).post(f"/api/rounds/{round_.pk}/close/").status_code == 409
 
 
@@ -70,14 +70,16 @@ def test_a_training_run_is_a_queued_row_whose_task_is_sent_by_name_after_commit(
 
     sent = []
     monkeypatch.setattr(current_app, "send_task", lambda name, **kw: sent.append((name, kw)))
+    round_ = trainable_round(project, owner)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client_for(owner).post(
-            "/api/training-runs/", {"project": project.pk, "hyperparameters": {"lr": 1e-5}}
+            "/api/training-runs/", {"project": project.pk, "round": round_.pk, "hyperparameters": {"lr_other": 1e-5}}
         )
-        assert response.status_code == 201
+        assert response.status_code == 201, response.content
         assert sent == []  # nothing leaves before the row is committed
     run = TrainingRun.objects.get(pk=response.json()["id"])
-    assert (run.status, run.requested_by, run.hyperparameters) == ("queued", owner, {"lr": 1e-5})
+    assert (run.status, run.requested_by, run.hyperparameters) == ("queued", owner, {"lr_other": 1e-5})
+    assert (run.round, run.base_model) == (round_, round_.model_version)
     for callback in callbacks:
         callback()
     assert sent == [(tasks.FINE_TUNE.name, {"args": [run.pk], "task_id": run.celery_task_id, "queue": "training"})]
