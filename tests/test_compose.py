@@ -39,9 +39,9 @@ def _option(command: list[str], *flags: str) -> str:
     raise AssertionError(f"none of {flags} in {command}")
 
 
-def test_the_deployment_has_the_five_services():
-    assert {"web", "worker-gpu", "worker-cpu", "postgres", "redis"} <= set(SERVICES)
-    assert {"web", "worker-gpu", "worker-cpu"} <= set(OURS)
+def test_the_deployment_has_the_six_services():
+    assert {"web", "worker-gpu", "worker-train", "worker-cpu", "postgres", "redis"} <= set(SERVICES)
+    assert {"web", "worker-gpu", "worker-train", "worker-cpu"} <= set(OURS)
 
 
 @pytest.mark.parametrize("name", OURS)
@@ -83,17 +83,23 @@ def test_the_reader_pattern_finds_the_core_settings():
     } <= names_the_product_reads()
 
 
-def test_the_workers_split_the_queues_and_the_gpu_worker_gets_the_gpu():
-    gpu, cpu = SERVICES["worker-gpu"], SERVICES["worker-cpu"]
-    assert set(_option(gpu["command"], "-Q").split(",")) == {"gpu", "training"}
-    assert _option(gpu["command"], "--concurrency", "-c") == "1"
+def test_the_workers_split_the_queues_and_propagation_and_training_each_get_a_gpu():
+    gpu, train, cpu = SERVICES["worker-gpu"], SERVICES["worker-train"], SERVICES["worker-cpu"]
+    assert _option(gpu["command"], "-Q") == "gpu"  # training never blocks interactive propagation
+    assert _option(train["command"], "-Q") == "training"
     assert _option(cpu["command"], "-Q") == "default"
-    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
-    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    for worker in (gpu, train):
+        assert _option(worker["command"], "--concurrency", "-c") == "1"
+        devices = worker["deploy"]["resources"]["reservations"]["devices"]
+        assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    from annotation_app.lib import tasks
+
+    consumed = {q for w in (gpu, train, cpu) for q in _option(w["command"], "-Q").split(",")}
+    assert {task.queue for task in tasks.ALL} <= consumed  # every task in the contract has a worker
 
 
 def test_the_production_services_run_without_debug_on_postgres_and_redis():
-    for name in ("web", "worker-gpu", "worker-cpu"):
+    for name in ("web", "worker-gpu", "worker-train", "worker-cpu"):
         env = SERVICES[name]["environment"]
         assert env["DEBUG"] == "0"
         assert env["DATABASE_URL"].startswith("postgres://")
