@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -92,6 +93,35 @@ PRESETS: dict[str, Window] = {
 DEFAULT_PRESET = "abdomen"
 
 _CHUNK_VOXELS = 1 << 22  # ~4M voxels per float64 chunk (32 MB): bounded memory on big CT series
+_LUT_MIN_VALUES = 1 << 16  # from this many integer values on, one lookup table beats the arithmetic
+
+
+def _scale_chunk(chunk: np.ndarray, lower: float, upper: float, keep_zero: bool, slope: float,
+                 intercept: float) -> np.ndarray:
+    """The formula on one float64 chunk of stored values (a new array, rounded, not yet uint8)."""
+    nan = np.isnan(chunk)
+    zero = (chunk == 0) | nan if keep_zero else None
+    real = chunk if (slope == 1.0 and intercept == 0.0) else chunk * slope + intercept
+    # Multiply before dividing: (v - lower) * 255 / width is exact for the half-way values that
+    # a precomputed 255 / width factor would round the wrong way (e.g. 40 HU in the abdomen window).
+    scaled = (np.clip(real, lower, upper) - lower) * 255.0 / (upper - lower)
+    scaled[nan] = 0.0
+    if zero is not None:
+        scaled[zero] = 0.0
+    return np.rint(scaled)
+
+
+@lru_cache(maxsize=64)
+def _lookup_table(dtype: str, lower: float, upper: float, keep_zero: bool, slope: float,
+                  intercept: float) -> np.ndarray:
+    """uint8 for every value of a 8/16-bit integer dtype, indexed by the values' unsigned bit pattern:
+    the formula itself, evaluated once, so a lookup gives exactly the bytes the formula gives."""
+    signed = np.dtype(dtype)
+    unsigned = np.dtype(f"u{signed.itemsize}")
+    values = np.arange(1 << (8 * signed.itemsize), dtype=np.int64).astype(unsigned).view(signed)
+    table = _scale_chunk(values.astype(np.float64), lower, upper, keep_zero, slope, intercept).astype(np.uint8)
+    table.flags.writeable = False
+    return table
 
 
 def scale_to_uint8(
@@ -104,25 +134,21 @@ def scale_to_uint8(
 ) -> np.ndarray:
     """Real values ``arr * slope + intercept`` clipped to [lower, upper], scaled to 0..255, rounded to
     nearest (half to even); processed in slabs along axis 0. NaN -> 0. With ``keep_zero`` voxels whose
-    stored value is exactly 0 (or NaN) stay 0 (the background of MR/PET)."""
+    stored value is exactly 0 (or NaN) stay 0 (the background of MR/PET).
+
+    8- and 16-bit integer arrays (stored volumes are int16) of 64 Ki values or more go through a lookup
+    table of the same formula: the same bytes, ~20x faster than the float64 arithmetic on a slice."""
     arr = np.asarray(arr)
     if arr.ndim == 0:
         return scale_to_uint8(arr[None], lower, upper, keep_zero, slope, intercept)[0]
+    args = (float(lower), float(upper), bool(keep_zero), float(slope), float(intercept))
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2 and arr.size >= _LUT_MIN_VALUES:
+        table = _lookup_table(arr.dtype.str, *args)
+        return table[arr.view(f"u{arr.dtype.itemsize}")]
     out = np.empty(arr.shape, dtype=np.uint8)
     step = max(1, _CHUNK_VOXELS // max(1, arr[0].size))
-    identity = slope == 1.0 and intercept == 0.0
     for i in range(0, arr.shape[0], step):
-        chunk = np.asarray(arr[i : i + step], dtype=np.float64)
-        nan = np.isnan(chunk)
-        zero = (chunk == 0) | nan if keep_zero else None
-        real = chunk if identity else chunk * slope + intercept
-        # Multiply before dividing: (v - lower) * 255 / width is exact for the half-way values that
-        # a precomputed 255 / width factor would round the wrong way (e.g. 40 HU in the abdomen window).
-        scaled = (np.clip(real, lower, upper) - lower) * 255.0 / (upper - lower)
-        scaled[nan] = 0.0
-        if zero is not None:
-            scaled[zero] = 0.0
-        out[i : i + step] = np.rint(scaled)
+        out[i : i + step] = _scale_chunk(np.asarray(arr[i : i + step], dtype=np.float64), *args)
     return out
 
 

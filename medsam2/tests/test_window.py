@@ -63,3 +63,25 @@ def test_mr_percentiles_are_taken_of_real_values():
     real = rng.integers(1, 4000, size=(4, 8, 8)).astype(np.float64)
     stored = ((real - 1000.0) / 0.5).astype(np.int16)  # real = stored * 0.5 + 1000, never 0
     np.testing.assert_array_equal(to_uint8(stored, "MR", rescale=(0.5, 1000.0)), to_uint8(real, "MR"))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.uint8])
+def test_the_lookup_table_of_integer_arrays_gives_the_formulas_bytes_for_every_value(monkeypatch, dtype):
+    import medsam2.window as one_window
+
+    info = np.iinfo(dtype)
+    every = np.arange(info.min, info.max + 1).astype(dtype)
+    every = np.resize(every, max(every.size, 1 << 16)).reshape(1, -1, 256)  # big enough for the table
+    inside = 0
+    for win, (slope, intercept), keep_zero in [
+        (PRESETS["abdomen"], (1.0, 0.0), False),
+        (PRESETS["liver"], (2.0, -1024.0), False),
+        (Window(700.0, 900.0), (0.37, 12.5), True),
+    ]:
+        fast = one_window.scale_to_uint8(every, win.lower, win.upper, keep_zero, slope, intercept)
+        monkeypatch.setattr(one_window, "_LUT_MIN_VALUES", 1 << 40)  # the float64 formula only
+        slow = one_window.scale_to_uint8(every, win.lower, win.upper, keep_zero, slope, intercept)
+        monkeypatch.setattr(one_window, "_LUT_MIN_VALUES", 1 << 16)
+        np.testing.assert_array_equal(fast, slow)
+        inside += np.count_nonzero((slow > 0) & (slow < 255))
+    assert inside > 200  # grey levels inside the windows, not only black and white
