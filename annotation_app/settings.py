@@ -249,6 +249,13 @@ PROPAGATION_MAX_ATTEMPTS = env_int("PROPAGATION_MAX_ATTEMPTS", 3)
 PROPAGATION_RECOVERY_INTERVAL_S = env_float("PROPAGATION_RECOVERY_INTERVAL_S", 30.0)
 PROPAGATION_PRESENCE_INTERVAL_S = env_float("PROPAGATION_PRESENCE_INTERVAL_S", 5.0)
 
+# An ingest's claim on its case (imaging/ingest_recovery.py): a heartbeat every INGEST_HEARTBEAT_S; a claim
+# older than INGEST_STALE_AFTER_S is taken back by the workers' recovery loop, and after
+# INGEST_MAX_ATTEMPTS lost workers the case fails with the reason.
+INGEST_HEARTBEAT_S = env_float("INGEST_HEARTBEAT_S", 10.0)
+INGEST_STALE_AFTER_S = env_float("INGEST_STALE_AFTER_S", 60.0)
+INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3)
+
 # --- Uploads: limits on what one may contain (each raisable without code changes) and the server-side
 # folder that `manage.py ingest --folder` and the import-folder API read (annotation_app/imaging/limits.py).
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 4 * 1024**3)  # one request body, all files

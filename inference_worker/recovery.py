@@ -41,6 +41,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from annotation_app.imaging.ingest_recovery import recover_ingests
 from annotation_app.propagation import realtime
 from annotation_app.propagation.models import JobStatus, PropagationJob
 from annotation_app.propagation.services import SHARED_GPU_QUEUE, send_job
@@ -144,6 +145,10 @@ class _Presence(threading.Thread):
                 if time.monotonic() >= next_recovery:
                     next_recovery = time.monotonic() + self.interval
                     requeue_stale_jobs()
+                    try:  # ingests of lost workers (imaging/ingest_recovery.py), whatever the other steps do
+                        recover_ingests(self.node)
+                    except Exception as exc:
+                        log.warning("ingest recovery: %s", exc)
                     requeue_stale_runs()  # training runs of lost workers (rounds/lifecycle.py)
             except Exception as exc:  # never let the loop die; try again next interval
                 log.warning("recovery loop: %s", exc)

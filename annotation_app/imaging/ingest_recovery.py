@@ -2,8 +2,9 @@
 
 The run that converts a case claims it first (`claim`: a conditional update, so one run at a time):
 it records who it is (`<celery node>#<pid>`), counts the attempt and then beats
-(`Case.ingest_heartbeat_at`) every INGEST_HEARTBEAT_S seconds (default 10) from a thread until it is done.
-A claim whose heartbeat is older than INGEST_STALE_AFTER_S (default 60) belongs to a dead worker.
+(`Case.ingest_heartbeat_at`) every INGEST_HEARTBEAT_S seconds (default 10) from a thread until it is
+done. A claim whose heartbeat is older than INGEST_STALE_AFTER_S (default 60) belongs to a dead worker.
+(Those and INGEST_MAX_ATTEMPTS are settings, read from the environment in settings.py.)
 
 `recover_ingests()` runs in every Celery worker's recovery loop (inference_worker/recovery.py, every
 PROPAGATION_RECOVERY_INTERVAL_S seconds and once when the worker is ready): a case with a stale claim,
@@ -26,6 +27,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.db.models import F, Q
@@ -37,23 +39,16 @@ from annotation_app.imaging.storage import case_array_key
 log = logging.getLogger(__name__)
 
 
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
 def heartbeat_s() -> float:
-    return _env_float("INGEST_HEARTBEAT_S", 10.0)
+    return float(settings.INGEST_HEARTBEAT_S)
 
 
 def stale_after_s() -> float:
-    return _env_float("INGEST_STALE_AFTER_S", 60.0)
+    return float(settings.INGEST_STALE_AFTER_S)
 
 
 def max_attempts() -> int:
-    return int(_env_float("INGEST_MAX_ATTEMPTS", 3))
+    return int(settings.INGEST_MAX_ATTEMPTS)
 
 
 def _worker_node() -> str:

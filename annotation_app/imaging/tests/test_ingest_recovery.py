@@ -59,8 +59,8 @@ def test_a_fresh_claim_of_a_live_process_or_of_another_machine_is_left_alone(sta
     assert staged.status == "ingesting" and staged.ingest_attempts == 1
 
 
-def test_a_stale_claim_is_taken_back_by_any_worker_and_a_second_claim_loses(staged, monkeypatch):
-    monkeypatch.setenv("INGEST_STALE_AFTER_S", "60")
+def test_a_stale_claim_is_taken_back_by_any_worker_and_a_second_claim_loses(staged, settings):
+    settings.INGEST_STALE_AFTER_S = 60
     case = _claimed_by(staged, "other@host#123", beat_s_ago=30)
     assert recover_ingests("someone@else") == []  # 30 s is not stale yet
     assert claim(case, "me@here#1") is False  # a redelivered message while the claim is alive
@@ -70,8 +70,8 @@ def test_a_stale_claim_is_taken_back_by_any_worker_and_a_second_claim_loses(stag
     assert case.status == "ready"
 
 
-def test_a_case_that_used_up_its_attempts_fails_with_the_reason_and_its_files_go(staged, monkeypatch, tmp_path):
-    monkeypatch.setenv("INGEST_MAX_ATTEMPTS", "3")
+def test_a_case_that_used_up_its_attempts_fails_with_the_reason_and_its_files_go(staged, settings, tmp_path):
+    settings.INGEST_MAX_ATTEMPTS = 3
     case = _claimed_by(staged, f"{NODE}#{os.getpid() + 10**6}", beat_s_ago=600, attempts=3)
     assert recover_ingests(NODE) == [case.pk]
     case.refresh_from_db()
