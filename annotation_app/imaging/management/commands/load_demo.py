@@ -1,8 +1,10 @@
-"""manage.py load_demo [--small]: the demo project, users, open round and synthetic cases (idempotent)."""
+"""manage.py load_demo [--small]: the demo project, users, synthetic cases, a closed round with accepted MRI
+and echo masks (the learning loop's starting point) and the open round (idempotent)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation_app.imaging.demo import USERS, demo_password, load_demo
+from annotation_app.rounds.demo import seed_learning_loop
 
 
 class Command(BaseCommand):
@@ -17,6 +19,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             project = load_demo(small=options["small"], seed=options["seed"], log=self.stdout.write)
+            # round 1 closed with accepted MRI and echo masks, so the learning loop can be tried at once
+            seed_learning_loop(project, small=options["small"], seed=options["seed"], log=self.stdout.write)
         except RuntimeError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"demo project {project.name!r} (id {project.pk}) is ready")
