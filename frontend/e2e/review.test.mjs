@@ -51,6 +51,18 @@ async function goToSlice(page, frame) {
   await page.waitForFunction((f) => document.querySelector("[data-testid=slice-label]")?.textContent?.startsWith(`slice ${f + 1} /`), frame);
 }
 
+/**
+ * Click a side-panel button until it shows its effect: the panel is re-rendered on every change, and a
+ * click whose button is replaced between mouse down and up never fires.
+ */
+async function clickUntil(page, selector, effect) {
+  for (let i = 0; i < 5; i++) {
+    await page.click(selector);
+    if (await page.waitForSelector(effect, { timeout: 3000 }).then(() => true, () => false)) return;
+  }
+  assert.fail(`${selector} never took effect (${effect})`);
+}
+
 /** The strip's colour at a frame's cell, as [r, g, b]. */
 async function stripColor(page, frame, count) {
   return page.evaluate(([f, n]) => {
@@ -107,7 +119,7 @@ test("a reviewer sees proposal, final and diff, fixes a slice, pins a comment; t
   await page.waitForSelector("[data-testid=show-diff]");
 
   // the diff on the edited slice
-  await page.click("[data-testid=show-diff]");
+  await clickUntil(page, "[data-testid=show-diff]", "[data-testid=show-diff].active");
   await goToSlice(page, REVIEW.frame);
   await page
     .waitForFunction(
@@ -121,7 +133,7 @@ test("a reviewer sees proposal, final and diff, fixes a slice, pins a comment; t
     });
 
   // a reviewer's fix: brush on the slice; saved as a "review" revision, the target stays submitted
-  await page.click("[data-testid=review-fix]");
+  await clickUntil(page, "[data-testid=review-fix]", "[data-testid=review-fix].active");
   await page.keyboard.press("b");
   const box = await page.locator("[data-testid=overlay]").boundingBox();
   await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.6);
@@ -138,7 +150,7 @@ test("a reviewer sees proposal, final and diff, fixes a slice, pins a comment; t
 
   // pin a comment to a spot of the slice, then reject
   await page.fill("[data-testid=slice-comment-text]", "the rim is missed here");
-  await page.click("[data-testid=pin-comment]");
+  await clickUntil(page, "[data-testid=pin-comment]", "[data-testid=pin-comment].active");
   const spot = await page.evaluate(() => window.medsam2Viewer.imageToCanvas([20, 20]));
   await page.mouse.click(box.x + spot[0], box.y + spot[1]);
   await page.waitForSelector("[data-testid=slice-comments] li");

@@ -30,4 +30,31 @@ describe("switching between the proposal and the final mask", () => {
     ws.destroy();
     events.destroy();
   });
+
+  it("stays on the final mask when it is asked for while the proposal is still being looked up", async () => {
+    let listed: (() => void) | null = null;
+    const fetchImpl = (async (url: string) => {
+      const path = url.split("?")[0];
+      if (path === "/api/mask-revisions/") {
+        await new Promise<void>((r) => (listed = r)); // the proposal's lookup answers last
+        return new Response(JSON.stringify({ count: 1, next: null, previous: null, results: [{ id: 1, number: 1, source: "model" }] }));
+      }
+      const m = /\/api\/mask-revisions\/(\d+)\/(frames\/)?$/.exec(path);
+      const body = m && m[2] ? { "0": m[1] === "1" ? [0, 4] : [2, 2] } : { id: Number(m?.[1]), frame_scores: {} };
+      return new Response(JSON.stringify(body), { status: 200 });
+    }) as unknown as typeof fetch;
+    const api = ApiClient.create({ fetchImpl, cookies: () => "" });
+    const events = EventService.create({ transport: async () => "ok" as const, storage: null });
+    const ws = new Workspace(api, events, JobService.create(api), kase, project);
+    ws.mask = new MaskStore(1, 1, 4);
+    ws.target = { id: 7, current_revision: { id: 2, number: 2, source: "human", voxel_count: 2 } } as never;
+    const proposal = ws.showRevision("proposal");
+    await ws.showRevision("current");
+    (listed as unknown as () => void)();
+    await proposal;
+    expect([ws.viewing, ws.mask.baseRevision]).toEqual(["current", 2]);
+    expect(Array.from(ws.mask.get(0)!)).toEqual([0, 0, 1, 1]);
+    ws.destroy();
+    events.destroy();
+  });
 });

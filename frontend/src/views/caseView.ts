@@ -225,7 +225,9 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
       sliceLabel.textContent = `${axis === "axial" ? (kase.kind === "video" ? "frame" : "slice") : axis} ${i + 1} / ${viewer.spec?.count ?? 0}`;
       refreshOverlay();
       refreshStrip();
-      if (review.showDiff) renderSide(); // the per-slice diff counts
+      // the per-slice diff counts, updated in place (re-rendering the panel would swallow clicks on it)
+      const diffLine = side.querySelector("[data-testid=diff-slice]");
+      if (review.showDiff && diffLine) diffLine.textContent = review.diffSliceText(i);
     }),
     viewer.on("error", (msg) => toast(`Slice failed to load: ${msg}`, "error")),
     viewer.on("window", () => renderToolbar()),

@@ -140,6 +140,12 @@ export class ReviewTools {
     };
   }
 
+  /** The panel's line for one frame ("" without a proposal). */
+  diffSliceText(frame: number): string {
+    const d = this.frameDiff(frame);
+    return d ? `this slice: +${d.added} added (green), −${d.removed} removed (magenta)` : "";
+  }
+
   /** Added/removed voxels on one frame (for the panel). */
   frameDiff(frame: number): FrameDiff | null {
     if (!this.proposal || !this.ws.mask) return null;
@@ -204,7 +210,7 @@ export class ReviewTools {
           h("span", { class: "muted", "data-testid": "diff-totals" }, `+${this.totals.added} / −${this.totals.removed} voxels on ${this.edited.size} edited slices`),
         ),
       );
-      if (this.showDiff && here) box.append(h("p", { class: "muted", "data-testid": "diff-slice" }, `this slice: +${here.added} added (green), −${here.removed} removed (magenta)`));
+      if (this.showDiff && here) box.append(h("p", { class: "muted", "data-testid": "diff-slice" }, this.diffSliceText(frame)));
     }
     if (reviewer) {
       // one textarea per target, kept across re-renders so a half-written note survives them

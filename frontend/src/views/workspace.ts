@@ -37,6 +37,7 @@ export class Workspace {
   /** a reviewer fixing a submitted target: brush edits are saved as "review" revisions */
   reviewFix = false;
   private revisionLoads = 0;
+  private viewRequests = 0;
   busy = false;
   /** "No worker is running for this queue ..." while the job waits with no live worker; else null */
   workerProblem: string | null = null;
@@ -551,8 +552,10 @@ export class Workspace {
   /** Reviewer toggle: show the model's first proposal or the current (final) mask. */
   async showRevision(which: "current" | "proposal"): Promise<void> {
     if (!this.target) return;
+    const ask = ++this.viewRequests;
     if (which === "proposal") {
       const revs = await this.api.list<MaskRevision>("/api/mask-revisions/", { target: this.target.id, source: "model" });
+      if (ask !== this.viewRequests) return; // "Final mask" was clicked meanwhile: it wins
       // the FIRST model run: later runs are steered by the annotator's edits and already contain them
       const latest = revs.sort((a, b) => a.number - b.number)[0];
       if (!latest) return this.say("This target has no model proposal.", "info");
