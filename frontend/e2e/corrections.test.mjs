@@ -66,6 +66,32 @@ function settled(page, revision) {
   );
 }
 
+/** Forget the last timing: the next pointer release on the overlay and the next first frames count. */
+function armTimer(page) {
+  return page.evaluate(() => {
+    window.e2eBoxUp = undefined;
+    window.e2eFirst = undefined;
+  });
+}
+
+/** Release -> first frames drawn (ms, in the page) and what was drawn then. */
+async function readTimer(page) {
+  await page.waitForFunction(() => window.e2eFirst?.painted, null, { timeout: JOB_TIMEOUT_MS });
+  const t = await page.evaluate(() => ({ ...window.e2eFirst, boxUp: window.e2eBoxUp }));
+  return { ...t, shownMs: t.painted - t.boxUp, appliedMs: t.applied - t.boxUp };
+}
+
+async function boxLesion(page) {
+  await page.keyboard.press("r");
+  const [x0, y0, x1, y1] = LESION.box;
+  const overlay = await page.locator("[data-testid=overlay]").boundingBox();
+  const [a, b] = await page.evaluate(([p, q]) => [window.medsam2Viewer.imageToCanvas(p), window.medsam2Viewer.imageToCanvas(q)], [[x0, y0], [x1, y1]]);
+  await page.mouse.move(overlay.x + a[0], overlay.y + a[1]);
+  await page.mouse.down();
+  await page.mouse.move(overlay.x + b[0], overlay.y + b[1], { steps: 8 });
+  await page.mouse.up();
+}
+
 async function waitForJobs(page, target, n) {
   for (let i = 0; i < JOB_TIMEOUT_MS / 500; i++) {
     const jobs = (await api(page, `/api/propagation-jobs/?target=${target}`)).results.sort((a, b) => a.id - b.id);
@@ -98,7 +124,7 @@ test("an annotator corrects a propagated CT lesion with a click and undoes it ba
   // in the page: when the box is released and when the first mask is drawn (with what it holds)
   await page.evaluate(() => {
     const ws = window.medsam2Workspace;
-    document.querySelector("[data-testid=overlay]").addEventListener("pointerup", () => (window.e2eBoxUp ??= performance.now()));
+    document.querySelector("[data-testid=overlay]").addEventListener("pointerup", (e) => (window.e2eBoxUp ??= e.timeStamp));
     ws.events.on("firstFrames", (frames) => {
       if (window.e2eFirst) return;
       const first = { frames, masked: ws.mask.framesWithMask(), applied: performance.now() };
@@ -108,18 +134,10 @@ test("an annotator corrects a propagated CT lesion with a click and undoes it ba
   });
 
   // box the lesion on its key slice: a target, the key-slice mask first, then the propagation
-  await page.keyboard.press("r");
-  const [x0, y0, x1, y1] = LESION.box;
-  const overlay = await page.locator("[data-testid=overlay]").boundingBox();
-  const toCanvas = (p) => page.evaluate((q) => window.medsam2Viewer.imageToCanvas(q), p);
-  const [a, b] = [await toCanvas([x0, y0]), await toCanvas([x1, y1])];
-  await page.mouse.move(overlay.x + a[0], overlay.y + a[1]);
-  await page.mouse.down();
-  await page.mouse.move(overlay.x + b[0], overlay.y + b[1], { steps: 8 });
-  await page.mouse.up();
-  await page.waitForFunction(() => window.e2eFirst?.painted, null, { timeout: JOB_TIMEOUT_MS });
-  const first = await page.evaluate(() => ({ ...window.e2eFirst, boxUp: window.e2eBoxUp }));
-  console.log(`box -> key-slice mask shown: ${(first.painted - first.boxUp).toFixed(0)} ms (applied ${(first.applied - first.boxUp).toFixed(0)} ms); first frames drawn: ${JSON.stringify(first.masked)}`);
+  await armTimer(page);
+  await boxLesion(page);
+  const first = await readTimer(page);
+  console.log(`box -> key-slice mask shown (first box, worker just started): ${first.shownMs.toFixed(0)} ms (applied ${first.appliedMs.toFixed(0)} ms); first frames drawn: ${JSON.stringify(first.masked)}`);
   assert.deepEqual(first.frames, [LESION.frame], "the first frames drawn are the key slice");
   assert.deepEqual(first.masked, [LESION.frame], "no propagated slice is drawn before the key slice");
 
@@ -147,15 +165,20 @@ test("an annotator corrects a propagated CT lesion with a click and undoes it ba
   await page.evaluate((f) => window.medsam2Viewer.setIndex(f), clickFrame);
   await page.waitForFunction((f) => document.querySelector("[data-testid=slice-label]")?.textContent?.startsWith(`slice ${f + 1} `), clickFrame);
   await page.keyboard.press("p");
-  const c = await toCanvas(point);
+  const overlay = await page.locator("[data-testid=overlay]").boundingBox();
+  const c = await page.evaluate((q) => window.medsam2Viewer.imageToCanvas(q), point);
+  await armTimer(page);
   await page.mouse.click(overlay.x + c[0], overlay.y + c[1]);
+  const clicked = await readTimer(page);
+  console.log(`click -> corrected slice shown: ${clicked.shownMs.toFixed(0)} ms; first frames: ${JSON.stringify(clicked.frames)}`);
+  assert.deepEqual(clicked.frames, [clickFrame], "the clicked slice is drawn first");
   const job2 = await waitForJobs(page, target.id, 2);
   assert.equal(job2.status, "succeeded", JSON.stringify(job2));
   await settled(page, job2.result_revision);
   const afterClick = await shownMask(page);
   const changed = [...new Set([...Object.keys(beforeShown), ...Object.keys(afterClick)])].filter((f) => beforeShown[f] !== afterClick[f]);
   const ones = (m) => Object.values(m).reduce((s, v) => s + v.split("1").length - 1, 0);
-  console.log(`click at ${JSON.stringify(point)} on slice ${clickFrame + 1}: ${ones(beforeShown)} -> ${ones(afterClick)} voxels, ${changed.length} slices changed (${changed.join(", ")})`);
+  console.log(`click at ${JSON.stringify(point)} on slice ${clickFrame + 1}: ${ones(beforeShown)} -> ${ones(afterClick)} voxels, ${changed.length} slices changed (${changed.map((f) => Number(f) + 1).join(", ")})`);
   assert.ok(changed.length > 0, "the click's re-propagation changed the mask");
   await page.screenshot({ path: path.join(SHOTS, "case-click-corrected-1366x768.png") });
 
@@ -191,6 +214,20 @@ test("an annotator corrects a propagated CT lesion with a click and undoes it ba
     } else assert.equal(await page.$("[data-testid=submit-check]"), null);
   }
   await page.waitForSelector(`[data-testid=target-${target.id}] .badge-submitted`);
+
+  // a second box on the warm worker: the key-slice mask again first, timed
+  await page.evaluate(() => window.medsam2Workspace.select(null));
+  await page.evaluate((f) => window.medsam2Viewer.setIndex(f), LESION.frame);
+  await page.waitForFunction((f) => document.querySelector("[data-testid=slice-label]")?.textContent?.startsWith(`slice ${f + 1} `), LESION.frame);
+  await armTimer(page);
+  await boxLesion(page);
+  const warm = await readTimer(page);
+  console.log(`box -> key-slice mask shown (warm worker): ${warm.shownMs.toFixed(0)} ms (applied ${warm.appliedMs.toFixed(0)} ms); first frames drawn: ${JSON.stringify(warm.masked)}`);
+  assert.deepEqual(warm.masked, [LESION.frame], "no propagated slice is drawn before the key slice");
+  const second = (await api(page, `/api/targets/?case=${ct.id}&page_size=500`)).results.find((t) => !idsBefore.has(t.id) && t.id !== target.id);
+  const warmJob = await waitForJobs(page, second.id, 1);
+  assert.equal(warmJob.status, "succeeded");
+  console.log(`warm job timings (worker, s): ${JSON.stringify(warmJob.timings)}`);
   await context.close();
   assert.deepEqual(consoleErrors, [], "no console errors");
 });
