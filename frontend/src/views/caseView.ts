@@ -474,8 +474,8 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   /** Submit, asking first (in the page) when suspect slices of the target were not visited. */
   let submitCheck: HTMLElement | null = null;
   function trySubmit(): void {
-    const unvisited = ws.unvisitedSuspects();
-    if (!unvisited.length) return void ws.submit();
+    const unvisited = ws.editable ? ws.unvisitedSuspects() : [];
+    if (!unvisited.length) return void ws.submit(); // (a locked target: the server says why)
     submitCheck?.remove();
     submitCheck = submitCheckDialog(unvisited, kase.kind === "video" ? "frame" : "slice", {
       review: (f) => void (axis === "axial" ? viewer.setIndex(f) : setAxis("axial").then(() => viewer.setIndex(f))),
