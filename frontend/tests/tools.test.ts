@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BoxTool, BrushTool, EraserTool, NegativePointTool, PositivePointTool, TOOL_CLASSES, WindowLevelTool, normaliseBox, toolForKey, type ToolHost, type ToolPointer } from "../src/tools/tools";
+import { BoxTool, BrushTool, EraserTool, FillTool, NegativePointTool, PositivePointTool, TOOL_CLASSES, WindowLevelTool, normaliseBox, toolForKey, toolsFor, type ToolHost, type ToolPointer } from "../src/tools/tools";
 import { MaskStore } from "../src/viewer/maskStore";
 import type { Point, StackSpec, ViewerService } from "../src/viewer/types";
 import type { Window } from "../src/lib/windowing";
@@ -103,5 +103,29 @@ describe("tools", () => {
     wl.onMove(at(10, 5)); // 100 px right, 50 px down, 4 units per px
     wl.onUp();
     expect(viewer.window).toEqual({ width: 800, level: 240 });
+  });
+
+  it("a manual-baseline round offers no model prompt: brush, eraser and fill stay", () => {
+    const names = toolsFor(true).map((t) => t.toolName);
+    expect(names).toEqual(expect.arrayContaining(["brush", "eraser", "fill", "wl", "pan", "zoom", "ruler"]));
+    expect(names).not.toContain("box");
+    expect(names).not.toContain("point+");
+    expect(names).not.toContain("point-");
+    expect(toolForKey("r", true)).toBeUndefined();
+    expect(toolForKey("f", true)).toBe(FillTool);
+    expect(toolsFor(false)).toEqual(TOOL_CLASSES);
+  });
+
+  it("the fill tool fills the inside of a brushed outline as one stroke, and ignores an open one", () => {
+    const { host, calls, mask } = fakeHost(3);
+    const data = mask.ensure(3);
+    for (let i = 5; i <= 10; i++) data[5 * 20 + i] = data[10 * 20 + i] = data[i * 20 + 5] = data[i * 20 + 10] = 1;
+    new FillTool(host).onDown(at(7, 7));
+    expect(calls.strokes).toHaveLength(1);
+    expect(calls.strokes[0]).toMatchObject({ frame: 3, mode: "fill" });
+    expect(calls.strokes[0].after[7 * 20 + 7]).toBe(1);
+    expect(calls.strokes[0].before![7 * 20 + 7]).toBe(0);
+    new FillTool(host).onDown(at(1, 1)); // outside the outline: open to the border
+    expect(calls.strokes).toHaveLength(1);
   });
 });

@@ -9,7 +9,7 @@ const kase = { id: 1, project: 1, name: "ct", kind: "volume", modality: "CT", sh
 const project = { id: 1, name: "p", description: "", modality: "CT", labels: [{ name: "lesion", color: "#ff0000" }], settings: {}, created_at: "", my_role: "annotator" } as Project;
 
 /** An in-memory backend for the endpoints the workspace uses; records every request. */
-function backend() {
+function backend(rounds: { id: number; status: string; is_manual_baseline: boolean }[] = []) {
   const log: { method: string; url: string; body: unknown }[] = [];
   const prompts: Record<string, unknown>[] = [];
   let revisions = 0;
@@ -45,6 +45,7 @@ function backend() {
       return json({ id: 100 + revisions, number: 1 + revisions, source: "human", voxel_count: 1 }, 201);
     }
     if (path === "/api/targets/7/submit/") return json({ ...target, status: "submitted" });
+    if (path === "/api/rounds/") return json({ count: rounds.length, next: null, previous: null, results: rounds });
     return json({ detail: `no route ${method} ${url}` }, 404);
   }) as unknown as typeof fetch;
   return { api: ApiClient.create({ fetchImpl, cookies: () => "" }), log, prompts };
@@ -100,5 +101,22 @@ describe("Workspace (the MedSAM2 loop without the DOM)", () => {
     expect(timing.snapshot().every((e) => e.target === 7 && e.case === 1)).toBe(true);
     ws.destroy();
     jobs.destroy();
+  });
+
+  it("in a manual-baseline round the model is never asked: no prompt, no propagation", async () => {
+    const { api, log } = backend([{ id: 1, status: "open", is_manual_baseline: true }]);
+    const timing = EventService.create({ transport: async () => "ok", setTimer: () => 0, clearTimer: () => undefined });
+    const ws = new Workspace(api, timing, JobService.create(api, { sleep: async () => undefined }), kase, project);
+    const said: string[] = [];
+    ws.events.on("message", ({ text }) => said.push(text));
+    await ws.loadRounds();
+    expect(ws.manualBaseline).toBe(true); // the open round, before any target exists
+    await ws.loadTargets();
+    await ws.select(7);
+    expect(ws.manualBaseline).toBe(true); // the target's round
+    await ws.placeBox(1, [0, 0, 2, 2]);
+    await ws.propagate();
+    expect(log.filter((r) => r.url.includes("/propagate/") || r.url.startsWith("/api/prompts/") && r.method === "POST")).toEqual([]);
+    expect(said).toEqual([expect.stringContaining("manual-baseline round"), expect.stringContaining("manual-baseline round")]);
   });
 });

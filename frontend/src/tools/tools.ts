@@ -3,6 +3,7 @@
  * input (canvas and image coordinates) into calls on its ToolHost (the case workspace), and draws its
  * own preview on the overlay. Tools hold no server logic, which keeps them unit-testable.
  */
+import { fillEnclosed } from "../lib/fill";
 import { dragWindow, sensitivityFor, type Window } from "../lib/windowing";
 import { paintSegment, type MaskStore } from "../viewer/maskStore";
 import { drawImagePoint, strokeImageBox } from "../viewer/overlay";
@@ -23,7 +24,7 @@ export interface ToolHost {
   brushRadius: number;
   placeBox(frame: number, box: [number, number, number, number]): void;
   placePoint(frame: number, point: Point, label: 0 | 1): void;
-  commitStroke(frame: number, before: Uint8Array | null, after: Uint8Array, mode: "brush" | "eraser"): void;
+  commitStroke(frame: number, before: Uint8Array | null, after: Uint8Array, mode: "brush" | "eraser" | "fill"): void;
   redraw(): void;
   windowRange(): number;
 }
@@ -33,6 +34,8 @@ export abstract class Tool {
   static key = "";
   static label = "Tool";
   static help = "";
+  /** a prompt for the model: hidden in a manual-baseline round, where the model makes no proposals */
+  static usesModel = false;
   cursor = "crosshair";
 
   constructor(protected readonly host: ToolHost) {}
@@ -58,6 +61,7 @@ export class BoxTool extends Tool {
   static key = "r";
   static label = "Box";
   static help = "Drag a box around the object: MedSAM2 segments it and propagates";
+  static usesModel = true;
   private start: Point | null = null;
   private end: Point | null = null;
 
@@ -101,6 +105,7 @@ export class PositivePointTool extends Tool {
   static key = "p";
   static label = "Point +";
   static help = "Click inside the object to add it to the mask (Shift-click: negative)";
+  static usesModel = true;
   protected label: 0 | 1 = 1;
 
   onUp(p: ToolPointer): void {
@@ -189,6 +194,27 @@ export class EraserTool extends BrushTool {
   static label = "Eraser";
   static help = "Erase mask pixels ([ and ] change the size)";
   protected value: 0 | 1 = 0;
+}
+
+/** Click inside an outline drawn with the brush: the enclosed region becomes mask (one undo step). */
+export class FillTool extends Tool {
+  static toolName = "fill";
+  static key = "f";
+  static label = "Fill";
+  static help = "Click inside an outline drawn with the brush to fill it";
+
+  onDown(p: ToolPointer): void {
+    const frame = this.host.annotationFrame();
+    const mask = this.host.mask();
+    if (frame === null || !mask) return;
+    const existing = mask.get(frame);
+    const before = existing ? existing.slice() : null;
+    const data = mask.ensure(frame);
+    if (fillEnclosed(data, mask.width, mask.height, p.image[0], p.image[1]) > 0) {
+      this.host.commitStroke(frame, before, data.slice(), "fill");
+    }
+    this.host.redraw();
+  }
 }
 
 export class WindowLevelTool extends Tool {
@@ -315,10 +341,15 @@ export class RulerTool extends Tool {
   }
 }
 
-export const TOOL_CLASSES = [BoxTool, PositivePointTool, NegativePointTool, BrushTool, EraserTool, WindowLevelTool, PanTool, ZoomTool, RulerTool];
+export const TOOL_CLASSES = [BoxTool, PositivePointTool, NegativePointTool, BrushTool, EraserTool, FillTool, WindowLevelTool, PanTool, ZoomTool, RulerTool];
 
-export function toolForKey(key: string): (typeof TOOL_CLASSES)[number] | undefined {
-  return TOOL_CLASSES.find((t) => t.key === key.toLowerCase());
+/** The tools of a workspace: without the model's prompts in a manual-baseline round. */
+export function toolsFor(manualBaseline: boolean): (typeof TOOL_CLASSES)[number][] {
+  return TOOL_CLASSES.filter((t) => !(manualBaseline && t.usesModel));
+}
+
+export function toolForKey(key: string, manualBaseline = false): (typeof TOOL_CLASSES)[number] | undefined {
+  return toolsFor(manualBaseline).find((t) => t.key === key.toLowerCase());
 }
 
 export { drawImagePoint };

@@ -12,7 +12,7 @@ import { CornerstoneViewer } from "../viewer/cornerstoneViewer";
 import { Overlay, drawImagePoint, strokeImageBox } from "../viewer/overlay";
 import { classifyAll, drawStrip, frameAt } from "../viewer/confidence";
 import { stackFor, type Axis, type Point, type ViewerService } from "../viewer/types";
-import { PanTool, TOOL_CLASSES, WindowLevelTool, toolForKey, type Tool, type ToolHost, type ToolPointer } from "../tools/tools";
+import { PanTool, TOOL_CLASSES, WindowLevelTool, toolForKey, toolsFor, type Tool, type ToolHost, type ToolPointer } from "../tools/tools";
 import type { Case, Project } from "../types";
 import { append, clear, errorText, h, statusBadge, toast } from "../ui/dom";
 import { ReviewTools } from "./reviewTools";
@@ -323,7 +323,8 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     clear(toolbar);
     const btn = (label: string, title: string, on: () => void, pressed = false, testid?: string) =>
       h("button", { class: pressed ? "tool active" : "tool", title, "aria-pressed": String(pressed), onclick: on, "data-testid": testid }, label);
-    for (const T of TOOL_CLASSES) {
+    // a manual-baseline round: no model prompts, only brush, eraser and fill (timing still records)
+    for (const T of toolsFor(ws.manualBaseline)) {
       toolbar.append(btn(T.label, `${T.help} (${T.key.toUpperCase()})`, () => selectTool(T.toolName), active.name === T.toolName, `tool-${T.toolName}`));
     }
     toolbar.append(
@@ -433,12 +434,13 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
       const n = ws.clearRange(Math.min(lo, hi), Math.max(lo, hi));
       toast(n ? `Cleared ${n} slice${n === 1 ? "" : "s"} (Ctrl+Z brings them back).` : "Nothing to clear there.", "info");
     };
+    const model = !ws.manualBaseline;
     if (ws.editable) {
       append(
         actions,
-        h("button", { "data-testid": "propagate", disabled: ws.jobRunning, onclick: () => void ws.propagate() }, "Propagate (Enter)"),
-        axis === "axial" ? h("button", { "data-testid": "propagate-forward", disabled: ws.jobRunning, title: "Propagate only towards higher slices, from this one", onclick: () => void ws.propagateFrom(viewer.index, "forward") }, "Forward from here") : null,
-        axis === "axial" ? h("button", { "data-testid": "propagate-backward", disabled: ws.jobRunning, title: "Propagate only towards lower slices, from this one", onclick: () => void ws.propagateFrom(viewer.index, "backward") }, "Backward from here") : null,
+        model ? h("button", { "data-testid": "propagate", disabled: ws.jobRunning, onclick: () => void ws.propagate() }, "Propagate (Enter)") : h("p", { class: "muted", "data-testid": "manual-baseline" }, "Manual-baseline round: no model proposals. Draw with the brush, eraser and fill."),
+        model && axis === "axial" ? h("button", { "data-testid": "propagate-forward", disabled: ws.jobRunning, title: "Propagate only towards higher slices, from this one", onclick: () => void ws.propagateFrom(viewer.index, "forward") }, "Forward from here") : null,
+        model && axis === "axial" ? h("button", { "data-testid": "propagate-backward", disabled: ws.jobRunning, title: "Propagate only towards lower slices, from this one", onclick: () => void ws.propagateFrom(viewer.index, "backward") }, "Backward from here") : null,
         axis === "axial" ? h("button", { "data-testid": "clear-range", title: "Clear the mask on a range of slices (undo brings it back)", onclick: () => clearSlices() }, "Clear slices…") : null,
         ws.jobRunning ? h("button", { "data-testid": "cancel-job", onclick: () => void ws.cancelJob() }, "Cancel") : null,
         h("button", { "data-testid": "save", disabled: !ws.mask?.dirty.length, onclick: () => void ws.save().catch(() => undefined) }, "Save edits"),
@@ -488,6 +490,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   unsubs.push(
     ws.events.on("change", () => {
       if (axis === "axial" && ws.target) ws.visit(viewer.index); // the slice in view when the mask changes
+      if (ws.manualBaseline && !toolsFor(true).some((T) => T.toolName === active.name)) selectTool("brush");
       void review.load().catch((err) => toast(errorText(err), "error"));
       renderSide();
       refreshOverlay();
@@ -539,7 +542,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
     else if (kase.kind === "volume" && "acs".includes(key.toLowerCase()) && key.length === 1) void setAxis(({ a: "axial", c: "coronal", s: "sagittal" } as const)[key.toLowerCase() as "a" | "c" | "s"]);
     else if (presets.some((p) => p.key === key)) applyPreset(presets.find((p) => p.key === key)!);
     else {
-      const T = toolForKey(key);
+      const T = toolForKey(key, ws.manualBaseline);
       if (T) selectTool(T.toolName);
       else return;
     }
@@ -550,7 +553,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   unsubs.push(ws.undo.subscribe(() => renderToolbar()));
 
   // --- start
-  await ws.loadTargets();
+  await Promise.all([ws.loadTargets(), ws.loadRounds()]);
   const wanted = Number(params.get("target"));
   if (params.has("target") && !ws.targets.some((t) => t.id === wanted)) {
     missingTarget = params.get("target");
@@ -562,7 +565,7 @@ export async function caseView(root: HTMLElement, app: App, params: URLSearchPar
   const ctStart = ctWindows && defaultCtWindow(ctWindows);
   if (ctStart) viewer.setWindow(ctStart);
   await setAxis("axial");
-  selectTool("box");
+  selectTool(ws.manualBaseline ? "brush" : "box");
   renderSide();
   // `idle` after the project's threshold without input, heartbeats while someone works (time per lesion)
   unsubs.push(trackActivity(events, Number(project.settings?.idle_threshold_s ?? 30)));

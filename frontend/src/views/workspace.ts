@@ -36,6 +36,9 @@ export class Workspace {
   viewing: "current" | "proposal" = "current";
   /** a reviewer fixing a submitted target: brush edits are saved as "review" revisions */
   reviewFix = false;
+  /** the project's manual-baseline rounds, and its open round (a new target joins it) */
+  private baselineRounds = new Set<number>();
+  private openRound: number | null = null;
   private revisionLoads = 0;
   private viewRequests = 0;
   busy = false;
@@ -93,6 +96,20 @@ export class Workspace {
   get editable(): boolean {
     if (this.reviewFix && this.target?.status === "submitted" && this.viewing === "current") return true;
     return !!this.target && !["submitted", "accepted"].includes(this.target.status) && this.viewing === "current";
+  }
+
+  /** The target's round (or, before there is a target, the open round) is the manual baseline: the model
+   * makes no proposals (the server answers 409), so only brush, eraser and fill edit the mask. */
+  get manualBaseline(): boolean {
+    const round = this.target ? this.target.round : this.openRound;
+    return round !== null && this.baselineRounds.has(round);
+  }
+
+  async loadRounds(): Promise<void> {
+    const rounds = await this.api.list<{ id: number; status: string; is_manual_baseline: boolean }>("/api/rounds/", { project: this.project.id });
+    this.baselineRounds = new Set(rounds.filter((r) => r.is_manual_baseline).map((r) => r.id));
+    this.openRound = rounds.find((r) => r.status === "open")?.id ?? null;
+    this.emit();
   }
 
   get jobRunning(): boolean {
@@ -196,6 +213,7 @@ export class Workspace {
   // --- prompts -------------------------------------------------------------------------------
   async placePrompt(frame: number, kind: "box" | "point", payload: Record<string, unknown>): Promise<void> {
     if (this.reviewFix) return this.say("A reviewer's fix uses the brush (B) and eraser (E); prompts are the annotator's.", "info");
+    if (this.manualBaseline) return this.say("This is the manual-baseline round: no model prompts; use the brush, eraser and fill.", "info");
     if (this.target && !this.editable) return this.say(`This target is ${this.target.status}; it cannot be changed.`, "error");
     const target = await this.ensureTarget();
     let prompt: Prompt;
@@ -323,7 +341,7 @@ export class Workspace {
   }
 
   // --- brush edits -------------------------------------------------------------------------
-  commitStroke(frame: number, before: Uint8Array | null, after: Uint8Array, mode: "brush" | "eraser"): void {
+  commitStroke(frame: number, before: Uint8Array | null, after: Uint8Array, mode: "brush" | "eraser" | "fill"): void {
     const mask = this.mask;
     if (!mask || !this.editable) return;
     mask.touch(frame);
@@ -409,6 +427,7 @@ export class Workspace {
   async propagate(body: Record<string, unknown> = {}, opts: { step?: boolean; keyFrame?: number } = {}): Promise<void> {
     const target = this.target;
     if (!target) return;
+    if (this.manualBaseline) return this.say("This is the manual-baseline round: the model makes no proposals.", "info");
     this.jobKeyFrame = opts.keyFrame ?? target.key_frame ?? null;
     if (opts.step ?? true) this.undo.push(this.maskStep("propagation"));
     try {
