@@ -34,7 +34,6 @@ from django.utils import timezone
 from annotation_app.annotations.models import MaskRevision, MaskSource, Prompt, Target, TargetStatus
 from annotation_app.imaging.storage import open_case_array
 from annotation_app.lib import tasks as contract
-from annotation_app.lib import tasks as contract
 from annotation_app.lib.maskcodec import MaskFormatError, decode_slice_rle, encode_slice_rle
 from annotation_app.propagation import realtime
 from annotation_app.propagation.models import JobKind, JobStatus, PropagationJob
