@@ -8,6 +8,11 @@ drawn from seeds derived from ``(seed, epoch, step)``, so a run killed at any po
 with the same arguments resumes where its last checkpoint stopped and ends after the same total
 number of steps. The final weights (the average, with ``ema_decay``) go to ``out_dir/model.pt``
 in the official ``{"model": state_dict}`` format.
+
+Several devices or nodes: launch one process per device with ``torchrun`` and call
+:func:`medsam2.training.distributed.init_from_env` first; each step's clips are then shared among the
+processes and their gradients averaged (see that module), so N processes train as one process that
+averages N x ``clips_per_step`` clips a step.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from medsam2.modeling.sam2_base import SAM2Base
+from medsam2.training.distributed import DataParallel
 from medsam2.training.evaluate import clear_inference_caches
 from medsam2.training.forward import clip_forward
 from medsam2.training.losses import LossWeights, step_loss
@@ -63,6 +69,9 @@ class TrainConfig:
     prompts: PromptConfig = field(default_factory=PromptConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     checkpoint_every: int = 0  # steps; 0 = only at epoch ends
+    # clips whose gradients are averaged into one step (per process: with a process group of N, a
+    # step sees N x clips_per_step clips)
+    clips_per_step: int = 1
     # > 0: keep an exponential moving average of the weights (decay per step, warmed up as
     # min(decay, (1 + step) / (10 + step))) and leave it in the model at the end; from scratch it
     # smooths out the last steps' noise, which otherwise moves held-out Dice by several points
@@ -158,7 +167,10 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
     device = torch.device(cfg.device)
     model.to(device)
     clear_inference_caches(model)  # the model may have been used for inference before
-    steps_per_epoch = len(train_data)
+    group = DataParallel.current()
+    lead = group.rank == 0  # writes checkpoints and the model, reports progress
+    clips_per_step = max(1, cfg.clips_per_step) * group.world
+    steps_per_epoch = len(train_data) // clips_per_step
     if steps_per_epoch <= 0 or cfg.epochs <= 0:
         raise ValueError("need at least one epoch of at least one step")
     total = cfg.epochs * steps_per_epoch
@@ -176,8 +188,11 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
         if ema is not None:
             ema.load_state_dict(state["ema"])
     resumed_from = epoch * steps_per_epoch + step
+    group.broadcast_parameters(model)
 
     def checkpoint(ep: int, st: int) -> None:
+        if not lead:
+            return
         _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                       "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
                       "epoch": ep, "step": st, "losses": losses,
@@ -188,50 +203,59 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
 
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
+
+    def clip_loss(clip: Any, seed: int) -> torch.Tensor:
+        """The loss of one clip, its prompts drawn from ``seed``."""
+        gen = torch.Generator().manual_seed(seed)
+        images, masks = clip.images.to(device), clip.masks.to(device)
+        visible = masks.flatten(2).any(2).all(0)  # (T,) every object shows
+        frames_with_obj = [int(t) for t in torch.nonzero(visible).flatten()]
+        pc = cfg.prompts
+        plan = plan_prompts(images.shape[0], frames_with_obj, gen, pc.prob_mask, pc.max_cond_frames,
+                            pc.max_correct_frames, pc.num_corrections, first=getattr(clip, "start", 0))
+        with autocast:
+            outs = clip_forward(model, images, masks, plan, gen, pc.prob_click_from_gt, pc.click_centre_prob)
+            return sum((step_loss(o.multimasks, o.ious, o.obj_logits, masks[:, o.frame], float(masks.shape[0]),
+                                  cfg.loss)["total"] for o in outs), torch.zeros((), device=device))
     params = [p for p in model.parameters() if p.requires_grad]
     t_wall, t_cpu = time.perf_counter(), time.process_time()
-    bar = tqdm(total=total, initial=epoch * steps_per_epoch + step, disable=not cfg.show_progress,
-               desc="train", unit="clip")
+    bar = tqdm(total=total, initial=epoch * steps_per_epoch + step, disable=not (cfg.show_progress and lead),
+               desc="train", unit="step")
     cancelled = False
     model.train()
     try:
         while epoch < cfg.epochs:
             train_data.set_epoch(epoch)
             while step < steps_per_epoch:
-                if should_cancel is not None and should_cancel():
+                if group.any(should_cancel is not None and lead and should_cancel()):
                     raise TrainingCancelled
-                clip = train_data[step]
-                gen = torch.Generator().manual_seed(_step_seed(cfg.seed, epoch, step))
-                images, masks = clip.images.to(device), clip.masks.to(device)
-                visible = masks.flatten(2).any(2).all(0)  # (T,) every object shows
-                frames_with_obj = [int(t) for t in torch.nonzero(visible).flatten()]
-                pc = cfg.prompts
-                plan = plan_prompts(images.shape[0], frames_with_obj, gen, pc.prob_mask, pc.max_cond_frames,
-                                    pc.max_correct_frames, pc.num_corrections,
-                                    first=getattr(clip, "start", 0))
-                with autocast:
-                    outs = clip_forward(model, images, masks, plan, gen, pc.prob_click_from_gt,
-                                        pc.click_centre_prob)
-                    loss = sum((step_loss(o.multimasks, o.ious, o.obj_logits, masks[:, o.frame],
-                                          float(masks.shape[0]), cfg.loss)["total"] for o in outs),
-                               torch.zeros((), device=device))
                 optimizer.zero_grad(set_to_none=True)
-                if loss.requires_grad:  # a clip may (rarely) carry no supervised prediction
-                    loss.backward()
+                # this process's clips of the step: the same global clip indices (and so the same clips,
+                # prompts and seeds) whatever the number of processes
+                first = step * clips_per_step + group.rank * (clips_per_step // group.world)
+                value, learned = 0.0, False
+                for index in range(first, first + clips_per_step // group.world):
+                    loss = clip_loss(train_data[index], _step_seed(cfg.seed, epoch, index))
+                    if loss.requires_grad:  # a clip may (rarely) carry no supervised prediction
+                        (loss / cfg.clips_per_step).backward()
+                        learned = True
+                    value += float(loss.detach()) / cfg.clips_per_step
+                learned = group.all_reduce_gradients(params, learned)
+                value = group.mean(value)
+                if learned:
                     if cfg.optim.grad_clip > 0:
                         torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
                     optimizer.step()
                 scheduler.step()
                 if ema is not None:
                     ema.update()
-                value = float(loss.detach())
                 if not math.isfinite(value):
                     raise FloatingPointError(f"loss became {value} at epoch {epoch} step {step}")
                 losses.append(value)
                 step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.3f}", epoch=epoch)
-                if progress is not None:
+                if progress is not None and lead:
                     progress(epoch, step, value)
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < steps_per_epoch:
                     checkpoint(epoch, step)
@@ -247,7 +271,9 @@ def train(cfg: TrainConfig, model: SAM2Base, train_data: Any, out_dir: str | Pat
     model_path = None
     if not cancelled:
         model_path = out / MODEL_NAME
-        _save_final(model, model_path)
+        if lead:
+            _save_final(model, model_path)
+        group.barrier()  # the other processes return once the model file exists
     return TrainResult(global_step=epoch * steps_per_epoch + step, total_steps=total, epoch=epoch,
                        cancelled=cancelled, losses=losses, model_path=model_path, checkpoint_path=ckpt_path,
                        wall_seconds=time.perf_counter() - t_wall, cpu_seconds=time.process_time() - t_cpu,
