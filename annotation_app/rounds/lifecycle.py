@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation_app.annotations.models import MaskRevision, Target, TargetStatus
-from annotation_app.imaging.models import Case, CaseStatus
+from annotation_app.imaging.models import CaseStatus
 from annotation_app.lib import tasks
 from annotation_app.lib.errors import Conflict
 from annotation_app.projects.models import Project
@@ -148,8 +148,6 @@ def start_training(round_: Round, user, hyperparameters: dict | None = None, **f
         locked = Round.objects.select_for_update().get(pk=round_.pk)
         if locked.status == RoundStatus.OPEN or not locked.snapshot_hash:
             raise Conflict(f"round {locked.number} is {locked.status}; close it first (that freezes its snapshot)")
-        if locked.is_manual_baseline and not locked.snapshot.get("train"):
-            raise Conflict(f"round {locked.number} has no accepted masks to train on")
         if not locked.snapshot.get("train"):
             raise Conflict(f"round {locked.number}'s snapshot has no accepted masks outside the held-out cases")
         busy = TrainingRun.objects.filter(round=locked).exclude(status__in=RUN_FINISHED).first()
@@ -173,16 +171,6 @@ def _fail_run(run: TrainingRun):
 
     return fail
 
-
-def held_out_case_ids(project_id: int) -> set[int]:
-    return set(HeldOutCase.objects.filter(project_id=project_id).values_list("case_id", flat=True))
-
-
-def mark_held_out(case: Case, user) -> HeldOutCase:
-    held, _ = HeldOutCase.objects.get_or_create(
-        case=case, defaults={"project_id": case.project_id, "marked_by": user, "source": HeldOutCase.Source.MANAGER}
-    )
-    return held
 
 
 def requeue_stale_runs(stale_after_s: float | None = None, max_attempts: int | None = None) -> list[int]:
