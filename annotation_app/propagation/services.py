@@ -77,6 +77,12 @@ def create_job(
             queue=choose_queue(target.case_id),
             requested_by=user if getattr(user, "is_authenticated", False) else None,
         )
+        # job ids start again with a fresh database on the same Redis (e2e runs, a re-created dev
+        # database): a new job's live frame list starts empty, never with an earlier job's frames
+        try:
+            realtime.clear_frames(job.pk)
+        except Exception as exc:  # Redis trouble must not stop a job from being queued
+            log.warning("could not clear stale live frames of job %s: %s", job.pk, exc)
         # After commit; a broker that cannot be reached fails the job rather than leaving it queued
         # with no message that would ever run it.
         send_job(job, on_error=job.fail)

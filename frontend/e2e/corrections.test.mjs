@@ -93,12 +93,13 @@ async function boxLesion(page) {
 }
 
 async function waitForJobs(page, target, n) {
+  let jobs = [];
   for (let i = 0; i < JOB_TIMEOUT_MS / 500; i++) {
-    const jobs = (await api(page, `/api/propagation-jobs/?target=${target}`)).results.sort((a, b) => a.id - b.id);
+    jobs = (await api(page, `/api/propagation-jobs/?target=${target}`)).results.sort((a, b) => a.id - b.id);
     if (jobs.length >= n && ["succeeded", "failed", "cancelled"].includes(jobs[n - 1].status)) return jobs[n - 1];
     await page.waitForTimeout(500);
   }
-  assert.fail(`job ${n} of target ${target} did not finish`);
+  assert.fail(`job ${n} of target ${target} did not finish: ${JSON.stringify(jobs[n - 1])}`);
 }
 
 test("an annotator corrects a propagated CT lesion with a click and undoes it back to the exact mask", async () => {
