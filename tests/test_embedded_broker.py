@@ -15,6 +15,8 @@ import pytest
 from kombu import Connection, Exchange, Queue
 
 TRANSPORT = "annotation_app.lib.embedded_broker:Transport"
+# Helper processes are spawned, not forked: a fork inherits kombu's pooled Redis connections of earlier
+# tests in the same session, and kombu's after-fork cleanup then blocks closing them.
 
 
 def _connection(base: Path) -> Connection:
@@ -61,7 +63,7 @@ def _drain(conn: Connection, expected: int, timeout: float = 60.0, ack: bool = T
 def test_a_consumer_racing_a_publisher_never_reads_a_partial_message(tmp_path):
     """kombu #1551: the stock transport hands out a file that is still being written."""
     count = 400
-    publisher = multiprocessing.get_context("fork").Process(target=_publish, args=(str(tmp_path), count, 200_000))
+    publisher = multiprocessing.get_context("spawn").Process(target=_publish, args=(str(tmp_path), count, 200_000))
     publisher.start()
     try:
         with _connection(tmp_path) as conn:
@@ -84,7 +86,7 @@ def _take_and_die(base: str) -> None:
 
 def test_a_message_held_by_a_killed_consumer_is_delivered_again(tmp_path):
     _publish(str(tmp_path), 1, 10)
-    victim = multiprocessing.get_context("fork").Process(target=_take_and_die, args=(str(tmp_path),))
+    victim = multiprocessing.get_context("spawn").Process(target=_take_and_die, args=(str(tmp_path),))
     victim.start()
     victim.join(timeout=30)
     assert victim.exitcode == -signal.SIGKILL
@@ -103,7 +105,7 @@ def test_an_unacked_message_stays_held_until_acked_and_a_live_holder_keeps_it(tm
         held = list((tmp_path / "processed" / "unacked").rglob("*.msg"))
         assert len(held) == 1
         # a consumer in another process sees the holder alive and leaves the message alone
-        ctx = multiprocessing.get_context("fork")
+        ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(1) as pool:
             assert pool.apply(_count_available, (str(tmp_path),)) == 0
         message.ack()
