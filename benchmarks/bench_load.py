@@ -118,8 +118,48 @@ def seed(users: int, slices: int) -> dict:
             frames_total=slices, frames_done=slices, progress=1.0, result_revision=revision,
         )
         people.append({"username": name, "password": password, "target": target.pk, "job": job.pk,
-                       "revision": revision.pk})
+                       "revision": revision.pk, "cookies": signed_in_cookies(user)})
     return {"project": project.pk, "case": {"id": case.pk, "depth": slices}, "users": people, "edit": edit}
+
+
+def signed_in_cookies(user) -> dict[str, str]:
+    """Session and CSRF cookies of a user who signed in earlier in the day: the scenario measures the
+    steady state, not N password hashes at once (sign-in is timed on its own, see time_sign_in)."""
+    import secrets
+    import string
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    csrf = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
+    return {settings.SESSION_COOKIE_NAME: session.session_key, settings.CSRF_COOKIE_NAME: csrf}
+
+
+def time_sign_in(base: str, user: dict, times: int = 5) -> list[float]:
+    """Seconds per sign-in (GET /api/auth/me/ for the CSRF cookie, then POST /api/auth/login/), one at a
+    time: the password hash is deliberately slow, so it is reported apart from the steady state."""
+    import requests
+
+    host = base.split("://", 1)[1]
+    out = []
+    for _ in range(times):
+        s = requests.Session()
+        headers = {"X-Forwarded-Proto": "https", "Referer": f"https://{host}/"}
+        me = s.get(f"{base}/api/auth/me/", headers=headers)
+        csrf = me.cookies.get("csrftoken", "")
+        start = time.perf_counter()
+        r = s.post(f"{base}/api/auth/login/", json={"username": user["username"], "password": user["password"]},
+                   headers={**headers, "X-CSRFToken": csrf, "Cookie": f"csrftoken={csrf}"})
+        out.append(time.perf_counter() - start)
+        if r.status_code >= 300:
+            raise SystemExit(f"bench_load: sign-in failed: HTTP {r.status_code} {r.text[:200]}")
+    return out
 
 
 def wait_http(url: str, timeout: float) -> None:
@@ -188,6 +228,16 @@ def main() -> int:
         )
         wait_http(f"http://127.0.0.1:{port}/api/auth/me/", 60)
         print(f"gunicorn ({args.workers} workers) on :{port}; {args.users} users for {args.seconds} s", flush=True)
+        # every gunicorn worker builds Django's URL resolver and DRF's machinery on its first requests:
+        # warm them all before measuring a working day's steady state
+        user = fixture["users"][0]
+        warm = {"Cookie": "; ".join(f"{k}={v}" for k, v in user["cookies"].items()), "X-Forwarded-Proto": "https"}
+        paths = ("/api/auth/me/", f"/api/targets/{user['target']}/", "/api/cases/", "/api/targets/")
+        for path in paths * (4 * args.workers):
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=warm), timeout=30)
+        logins = time_sign_in(f"http://127.0.0.1:{port}", fixture["users"][0])
+        print(f"sign-in, one at a time: median {sorted(logins)[len(logins) // 2] * 1000:.0f} ms "
+              f"(max {max(logins) * 1000:.0f} ms) - the password hash's deliberate cost", flush=True)
         prefix = work / "locust"
         subprocess.run(
             [sys.executable, "-m", "locust", "-f", str(REPO / "benchmarks/load/locustfile.py"), "--headless",
