@@ -58,6 +58,17 @@ def _claim_redis_db(base_url: str):
     pytest.fail("no free Redis database (1..15) for the worker fixtures; all are locked", pytrace=False)
 
 
+def _close_pool_without_waiting(pool, wait_s: float = 5.0) -> None:
+    """Close a kombu connection pool, but give up after `wait_s`: a channel left inside a blocking BRPOP
+    (a consumer whose poll never returned) makes kombu's close wait for that BRPOP's answer forever,
+    which held whole test sessions at teardown. The daemon thread never keeps the process alive."""
+    import threading
+
+    closer = threading.Thread(target=pool.force_close_all, name="close-celery-pool", daemon=True)
+    closer.start()
+    closer.join(wait_s)
+
+
 def _point_app_at(app, broker_url: str, result_url: str) -> None:
     """Re-point the test process's Celery app (connections are created lazily, but may be cached)."""
     # Celery reads CELERY_BROKER_URL / CELERY_RESULT_BACKEND from the environment before its config,
@@ -79,7 +90,7 @@ def _point_app_at(app, broker_url: str, result_url: str) -> None:
         }
     )
     if app._pool is not None:
-        app._pool.force_close_all()
+        _close_pool_without_waiting(app._pool)
         app._pool = None
     try:
         app.__dict__["amqp"]._producer_pool = None
