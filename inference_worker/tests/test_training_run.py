@@ -27,7 +27,17 @@ def one_thread():
 
 
 @pytest.fixture
-def closed_round(project, owner, settings, tmp_path, one_thread):
+def sent(monkeypatch):
+    """Tasks are recorded, not published: this process runs the run itself."""
+    from annotation_app.celery import app
+
+    calls = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, **kw: calls.append((name, args)))
+    return calls
+
+
+@pytest.fixture
+def closed_round(project, owner, settings, tmp_path, one_thread, sent):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.VAR_DIR = tmp_path / "var"
     settings.TRAINING_PROGRESS_S = 0
