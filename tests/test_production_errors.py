@@ -52,7 +52,9 @@ def test_gunicorn_starts_with_production_settings(tmp_path):
 
 def test_the_docker_image_runs_with_debug_off_and_ships_the_gunicorn_guard():
     dockerfile = (REPO / "Dockerfile").read_text()
-    runtime = dockerfile.split("AS runtime", 1)[1]
+    # the web image (the worker image is built FROM it, so it inherits DEBUG=0 and the guard)
+    runtime = dockerfile.split("AS web", 1)[1].split("AS worker", 1)[0]
+    assert re.search(r"^FROM web AS worker$", dockerfile, re.MULTILINE)
     assert re.search(r"^ENV DEBUG=0$", runtime, re.MULTILINE)
     assert runtime.index("ENV DEBUG=0") > runtime.index("collectstatic")  # the build step alone has DEBUG=1
     assert re.search(r"^COPY .*gunicorn\.conf\.py", runtime, re.MULTILINE)
