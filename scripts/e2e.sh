@@ -161,8 +161,10 @@ echo "== e2e: browser tests"
 export CHROMIUM E2E_ANNOTATOR="${E2E_ANNOTATOR:-demo-annotator}" E2E_REVIEWER="${E2E_REVIEWER:-demo-reviewer}" E2E_PASSWORD="$DEMO_PASSWORD"
 export E2E_ARTIFACTS="${E2E_ARTIFACTS:-$ROOT/test-artifacts}"
 if [ -n "${E2E_ONLY:-}" ]; then
-    # one test file, e.g. E2E_ONLY=lifecycle.test.mjs
-    (cd frontend && node --test "e2e/$E2E_ONLY")
+    # some test files, in order, e.g. E2E_ONLY="annotate.test.mjs corrections.test.mjs"
+    only=()
+    for name in $E2E_ONLY; do only+=("e2e/$name"); done
+    (cd frontend && node --test --test-concurrency=1 "${only[@]}")
 else
     npm --prefix frontend run e2e
 fi

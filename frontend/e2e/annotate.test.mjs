@@ -442,6 +442,16 @@ test("a manager changes a member's role, closes the round and opens a manual-bas
   const next = rounds.find((r) => r.number === open.number + 1);
   assert.deepEqual([next.status, next.is_manual_baseline], ["open", true]);
   await page.screenshot({ path: path.join(SHOTS, "manage-rounds-1366x768.png") });
+
+  // and back to an assisted round: the browser tests after this one prompt the model (a baseline
+  // round refuses propagation)
+  await page.click("text=Close round");
+  await page.waitForSelector("text=Open next round");
+  await page.uncheck("[data-testid=progress] ~ .row input[type=checkbox]");
+  await page.click("text=Open next round");
+  await page.waitForSelector(`text=Round ${open.number + 2}`);
+  const after = (await api(page, `/api/rounds/?project=${project.id}`)).results.find((r) => r.number === open.number + 2);
+  assert.deepEqual([after.status, after.is_manual_baseline], ["open", false]);
   await context.close();
   assert.deepEqual(consoleErrors, [], "no console errors");
 });
