@@ -178,9 +178,6 @@ def world(project, other_project, owner, manager, reviewer, annotator, outsider,
         member,
     )
     world.extras["job"] = job
-    from django.core.files.base import ContentFile
-    from django.core.files.storage import default_storage
-
     from annotation_app.exports.models import ExportJob
 
     world.extras["export"] = ExportJob.objects.create(
