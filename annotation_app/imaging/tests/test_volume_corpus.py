@@ -146,7 +146,7 @@ def _nibabel_test_file(name: str):
 
     path = os.path.join(os.path.dirname(nibabel.__file__), "tests", "data", name)
     if not os.path.exists(path):
-        pytest.skip(f"nibabel's test file {name} is not installed")
+        pytest.fail(f"nibabel's test file {name} is missing (the pinned nibabel wheel ships it)", pytrace=False)
     return path
 
 
